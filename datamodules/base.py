@@ -1,0 +1,188 @@
+"""In-memory image datamodules: every source loads once into uint8/float tensors, and batches are slices.
+
+A source subclass only implements `load()`; splitting, batching, DDP sharding and the batched transforms
+(scale to the value range, dynamic binarisation) live here, once. Batches are `(x, y)` with `y`
+the class label, or -1 where the data has none.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from lightning_ae.errors import UserError
+
+
+class TensorBatches(IterableDataset):
+    """Yields `(x, y)` batches by indexing whole tensors: no per-sample Python work.
+
+    Under DDP each rank takes an equal share of every epoch's permutation (padded by repetition, as
+    torch's DistributedSampler does), so all ranks run the same number of steps.
+    """
+
+    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1):
+        self.x, self.y = x, y
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+        self.per_rank = math.ceil(len(x) / world_size)
+
+    def __len__(self):
+        return self.per_rank // self.batch_size if self.drop_last else math.ceil(self.per_rank / self.batch_size)
+
+    def _indices(self):
+        n = len(self.x)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        total = self.per_rank * self.world_size
+        if total > n:  # pad so every rank gets the same count
+            order = torch.cat([order, order[: total - n]])
+        return order[self.rank : total : self.world_size]
+
+    def __iter__(self):
+        idx = self._indices()
+        self.epoch += 1
+        for b in range(len(self)):
+            i = idx[b * self.batch_size : (b + 1) * self.batch_size]
+            yield self.x[i], self.y[i]
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Base of every datamodule. Subclasses return `{"train": (x, y), "test": (x, y)}` from `load()`.
+
+    Images are `[N, C, H, W]`, either uint8 in 0..255 or float in [0, 1]; `y` is int64 (or None).
+    The facts a model needs are attributes: `channels`, `height`, `width`, `num_classes`,
+    `value_range`, `shape`.
+    """
+
+    name = "data"
+
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        num_classes: int = 0,
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float | int = 0.1,
+        seed: int = 1234,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        binarize: str | None = None,
+        data_dir: str | None = None,
+        pin_memory: bool = True,
+        likelihood: str | None = None,  # read by models through interpolation; unused here
+    ):
+        super().__init__()
+        if batch_size <= 0:
+            raise UserError(f"data.batch_size must be positive, got {batch_size}")
+        if binarize not in (None, "dynamic", "static"):
+            raise UserError(f"data.binarize must be null, dynamic or static, got {binarize!r}")
+        self.channels, self.num_classes = int(channels), int(num_classes)
+        self.height, self.width = int(height), int(width)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.val_size, self.seed = val_size, seed
+        self.value_range = tuple(float(v) for v in value_range)
+        self.binarize = binarize
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+        self.pin_memory = pin_memory
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        data = self.load()
+        x, y = data["train"]
+        self._check_shape(x)
+        y = y if y is not None else torch.full((len(x),), -1, dtype=torch.long)
+        n_val = int(round(self.val_size * len(x))) if isinstance(self.val_size, float) else int(self.val_size)
+        n_val = min(max(n_val, 1), len(x) - 1)
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+        self.splits["train"] = (x[perm[n_val:]], y[perm[n_val:]])
+        self.splits["val"] = (x[perm[:n_val]], y[perm[:n_val]])
+        tx, ty = data["test"]
+        self._check_shape(tx)
+        self.splits["test"] = (tx, ty if ty is not None else torch.full((len(tx),), -1, dtype=torch.long))
+        if self.binarize == "static":  # one fixed binarisation of every split, drawn from the seed
+            g = torch.Generator().manual_seed(self.seed)
+            for k, (sx, sy) in self.splits.items():
+                self.splits[k] = (torch.bernoulli(self._to_unit(sx), generator=g), sy)
+
+    def _check_shape(self, x: torch.Tensor) -> None:
+        want = self.shape
+        if tuple(x.shape[1:]) != want:
+            raise UserError(
+                f"{self.name}: loaded images of shape {tuple(x.shape[1:])} but the config says {want}; "
+                "fix data.channels/height/width"
+            )
+
+    # -- loaders -------------------------------------------------------------------------------
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        self.setup()
+        x, y = self.splits[split]
+        rank, world = 0, 1
+        if self.trainer is not None:
+            rank, world = self.trainer.global_rank, self.trainer.world_size
+        bs = self.batch_size if train else self.eval_batch_size
+        batches = TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
+                                seed=self.seed, rank=rank, world_size=world)
+        on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+        return DataLoader(batches, batch_size=None, pin_memory=self.pin_memory and on_gpu)
+
+    def train_dataloader(self):
+        return self._loader("train", train=True)
+
+    def val_dataloader(self):
+        return self._loader("val", train=False)
+
+    def test_dataloader(self):
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self):
+        return self._loader("test", train=False)
+
+    # -- batched transforms, on the device after transfer ----------------------------------------
+    @staticmethod
+    def _to_unit(x: torch.Tensor) -> torch.Tensor:
+        return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+    def transform(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        x = self._to_unit(x)
+        if self.binarize == "dynamic":
+            x = torch.bernoulli(x) if train else (x > 0.5).float()
+        lo, hi = self.value_range
+        if (lo, hi) != (0.0, 1.0):
+            x = x * (hi - lo) + lo
+        return x
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        train = self.trainer is not None and self.trainer.training
+        return self.transform(x, train), y
+
+    # -- helpers for evaluation code -------------------------------------------------------------
+    def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole split, transformed (no dynamic noise), for evaluation and benchmarks."""
+        self.setup()
+        x, y = self.splits[split]
+        return self.transform(x, train=False), y
+
+    def missing(self, path: Path, what: str) -> UserError:
+        return UserError(
+            f"{self.name}: no {what} found in {path}; put the files there or point data.data_dir=... at a "
+            f"folder that has them (downloading needs network and data.download=true)"
+        )

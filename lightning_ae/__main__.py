@@ -1,0 +1,3 @@
+from lightning_ae.train import main
+
+main()

@@ -1,0 +1,26 @@
+"""Bad input ends a run with one clear line that says what to do, never a traceback."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+
+log = logging.getLogger("lightning_ae")
+
+
+class UserError(Exception):
+    """A problem with the user's config, data or files; the message says how to fix it."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn a UserError raised anywhere inside into the one-line message and exit status 2."""
+    try:
+        yield
+    except UserError as e:
+        fail(str(e))

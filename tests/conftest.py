@@ -1,0 +1,111 @@
+"""Shared fixtures: small generated stand-ins for every data source, and a compose helper.
+
+Nothing here touches the network: MNIST-style IDX files, CIFAR pickles, CelebA jpgs and an image folder
+are written into a session temp dir; digits ships with scikit-learn; lines are generated.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# Per data source: overrides that keep a run tiny. Every model x data pair is smoke-tested over these.
+DATA_OVERRIDES = {
+    "digits": ["data.batch_size=16"],
+    "mnist": ["data.batch_size=16", "data.val_size=20"],
+    "fashion_mnist": ["data.batch_size=16", "data.val_size=20"],
+    "cifar10": ["data.batch_size=16", "data.val_size=20"],
+    "celeba": ["data.batch_size=8", "data.val_size=4", "data.height=32", "data.width=32"],
+    "folder": ["data.batch_size=8", "data.val_size=4", "data.height=16", "data.width=16",
+               "data.num_classes=3"],
+    "lines": ["data.batch_size=16", "data.train_size=96", "data.test_size=32", "data.val_size=16"],
+}
+DATASETS = list(DATA_OVERRIDES)
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+def write_tiny_data(root: Path) -> Path:
+    """Write small stand-ins in each source's on-disk layout below `root`; returns `root`."""
+    from PIL import Image
+
+    from datamodules.mnist import write_idx
+
+    rng = _rng()
+    for folder in ("MNIST", "FashionMNIST"):
+        raw = root / folder / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for prefix, n in (("train", 96), ("t10k", 32)):
+            write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+            write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
+    cifar = root / "cifar-10-batches-py"
+    cifar.mkdir(parents=True, exist_ok=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (16, 3072), dtype=np.uint8), "labels": list(rng.integers(0, 10, 16))}
+        with open(cifar / name, "wb") as fh:
+            pickle.dump(batch, fh)
+    faces = root / "celeba" / "img_align_celeba"
+    faces.mkdir(parents=True, exist_ok=True)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(faces / f"{i:06d}.jpg")
+    for k in range(3):
+        d = root / "folder" / f"class_{k}"
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    return write_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+def compose_cfg(overrides: list[str], output_dir: Path, data_root: Path | None = None, config_name: str = "train"):
+    """Compose the app's config like the CLI would, with run paths pointed at `output_dir`."""
+    GlobalHydra.instance().clear()
+    base = [f"paths.output_dir={output_dir}"]
+    if data_root is not None:
+        base.append(f"paths.data_dir={data_root}")
+    with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=base + list(overrides))
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path, data_root):
+    """make_cfg(model="vae", data="mnist", extra=[...]) -> a composed config for a fast run in tmp_path.
+
+    The data's tiny overrides apply; `data=folder` points at the generated image folder.
+    """
+
+    def _make(model: str = "ae", data: str = "digits", extra: list[str] | None = None, fast: bool = True):
+        overrides = [f"model={model}", f"data={data}", *DATA_OVERRIDES[data], "trainer.accelerator=cpu",
+                     "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+        if data == "folder":
+            overrides.append(f"data.path={data_root / 'folder'}")
+        if fast:
+            overrides.append("trainer.fast_dev_run=true")
+        cfg = compose_cfg(overrides + list(extra or []), tmp_path / "run", data_root)
+        return cfg
+
+    return _make
+
+
+def run_cfg(cfg):
+    """Run the training job in this process; returns the optimized metric."""
+    from lightning_ae.train import run
+
+    return run(cfg)
