@@ -8,6 +8,8 @@ Terms are per image in nats, averaged over the batch. `sample(n)` decodes z ~ N(
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import AutoencoderModule
@@ -39,6 +41,22 @@ class VAE(AutoencoderModule):
     @staticmethod
     def kl(mu, logvar):
         return 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).sum(1)
+
+    def log_weights(self, x, k: int = 1):
+        """Importance log-weights log p(x|z) + log p(z) − log q(z|x) for k draws z ~ q(z|x): [k, B].
+
+        −mean over k is a negative-ELBO estimate; −(logsumexp over k − log k) the IS-NLL (Burda et al. 2015).
+        """
+        mu, logvar = self.posterior(x)
+        mu, logvar = mu.float(), logvar.float()
+        std = (0.5 * logvar).exp()
+        eps = torch.randn(k, *mu.shape, device=mu.device)
+        z = mu + std * eps
+        log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_p = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        out = self.decoder(z.flatten(0, 1).to(mu.dtype))
+        log_lik = -self.likelihood.nll(out, x.repeat(k, *([1] * (x.dim() - 1)))).view(k, -1)
+        return log_lik + log_p - log_q
 
     def loss(self, batch):
         x, _ = batch
