@@ -7,6 +7,7 @@ the class label, or -1 where the data has none.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -14,6 +15,10 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_ae.errors import UserError
+
+# Our batches come from one process (num_workers=0), so Lightning's caution about `__len__` on an
+# IterableDataset split across workers does not apply.
+warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
 
 class TensorBatches(IterableDataset):

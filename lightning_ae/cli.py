@@ -1,5 +1,13 @@
-"""Command-line checks that run before Hydra composes anything, so a typo gets one clear line."""
+"""Checks and launch-time adjustments that run before Hydra, so a typo gets one clear line.
+
+- `check_overrides`: `group=option` names an existing option (multirun lists too).
+- `check_values`: `key=value` names an existing key and keeps the type of its default.
+- `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
+"""
 from __future__ import annotations
+
+import os
+from datetime import datetime
 
 from lightning_ae import config_options
 from lightning_ae.errors import UserError
@@ -15,17 +23,134 @@ def _values(raw: str) -> list[str]:
     return [v.strip() for v in raw.split(",") if v.strip()]
 
 
+def _key_value(arg: str) -> tuple[str, str] | None:
+    if "=" not in arg or arg.startswith("-"):
+        return None
+    key, raw = arg.split("=", 1)
+    return key.lstrip("+~").removeprefix("override ").strip(), raw
+
+
 def check_overrides(args: list[str]) -> None:
-    """Raise UserError for `group=option` where the option does not exist (multirun lists too)."""
+    """Raise UserError for `group=option` where the option does not exist."""
     for arg in args:
-        if "=" not in arg or arg.startswith("-"):
+        kv = _key_value(arg)
+        if kv is None or kv[0] not in GROUPS or any(s in kv[1] for s in ("${", "(", "null")):
             continue
-        key, raw = arg.split("=", 1)
-        key = key.lstrip("+~").removeprefix("override ").strip()
-        if key not in GROUPS or any(s in raw for s in ("${", "(", "null")):
-            continue
+        key, raw = kv
         options = config_options(key)
         for value in _values(raw):
             if value not in options:
                 raise UserError(f"unknown {key} '{value}'; available: {', '.join(options)} "
                                 f"(e.g. {key}={options[0] if options else '...'})")
+
+
+def _first_values(args: list[str]) -> list[str]:
+    """The overrides as one job would see them: sweeps reduced to their first value, hydra.* dropped."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out = []
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg or arg.lstrip("+~").startswith(("hydra.", "hydra/")):
+            continue
+        try:
+            ov = OverridesParser.create().parse_override(arg)
+        except Exception:
+            raise UserError(f"cannot parse the override {arg!r}; write key=value (quote values with spaces)") from None
+        if ov.is_sweep_override():
+            try:
+                first = next(iter(ov.sweep_string_iterator()))
+            except Exception:  # interval(...) and other sweeper-only syntax: leave it to the sweeper
+                continue
+            arg = f"{arg.split('=', 1)[0]}={first}"
+        out.append(arg)
+    return out
+
+
+def _type_name(v) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(type(v), type(v).__name__)
+
+
+def check_values(args: list[str]) -> None:
+    """Compose like one job would; unknown keys and values of the wrong type become one line."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    overrides = _first_values(args)
+    groups = [a for a in overrides if _key_value(a) and _key_value(a)[0] in GROUPS]
+    values = [a for a in overrides if a not in groups]
+    if not values:
+        return
+    was_initialized = GlobalHydra.instance().is_initialized()
+    if was_initialized:
+        return  # called from inside a running Hydra app (tests): composition errors surface there
+    try:
+        with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
+            base = compose(config_name="train", overrides=groups)
+            try:
+                compose(config_name="train", overrides=overrides)
+            except ConfigCompositionException as e:
+                raise UserError(_composition_message(e, base)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    for arg in values:
+        key, raw = _key_value(arg)
+        if arg.startswith(("+", "~")) or "${" in raw:
+            continue
+        default = OmegaConf.select(base, key, throw_on_missing=False)
+        if not isinstance(default, (bool, int, float)) or default is None:
+            continue
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        value = OverridesParser.create().parse_override(arg).value()
+        ok = (isinstance(value, bool) if isinstance(default, bool) else
+              isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
+              isinstance(value, (int, float)) and not isinstance(value, bool))
+        if value is not None and not ok:
+            raise UserError(f"{key}={raw} has the wrong type: {key} takes {_type_name(default)} "
+                            f"(default {default})")
+
+
+def _composition_message(e: Exception, base) -> str:
+    from omegaconf import OmegaConf
+
+    text = str(e)
+    if "Could not override '" in text:
+        key = text.split("Could not override '", 1)[1].split("'", 1)[0]
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        node = OmegaConf.select(base, parent) if parent else base
+        keys = ", ".join(sorted(str(k) for k in node.keys() if not str(k).startswith("_"))) if hasattr(node, "keys") else ""
+        where = f"{parent} " if parent else ""
+        return (f"unknown {where}option '{key.rsplit('.', 1)[-1]}'; valid {where}options: {keys} "
+                f"(to add a new key on purpose write +{key}=...)")
+    return " ".join(text.split())
+
+
+def _agent_start_stamp() -> str:
+    """Start time of torchrun's agent (every rank's parent), the same string on every rank."""
+    try:
+        ticks = int(open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()[19])
+        btime = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+        return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK")).strftime("%Y-%m-%d_%H-%M-%S")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return f"torchrun-{os.environ.get('MASTER_PORT', '0')}"
+
+
+def torchrun_overrides(args: list[str]) -> list[str]:
+    """Extra overrides when started by torchrun: one shared run dir, config files written by rank 0 only,
+    and trainer.devices = processes per node unless given."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or any(a.startswith(("-m", "--multirun")) for a in args):
+        return []
+    extra = []
+    if not any(a.startswith("hydra.run.dir=") for a in args):
+        extra.append(f"hydra.run.dir=${{paths.log_dir}}/${{task_name}}/runs/{_agent_start_stamp()}")
+    rank = int(os.environ.get("RANK", "0"))
+    if rank != 0:
+        extra += ["hydra.output_subdir=null", f"hydra.job.name=train_rank{rank}"]
+    if not any(a.startswith("trainer.devices=") for a in args):
+        extra.append(f"trainer.devices={os.environ.get('LOCAL_WORLD_SIZE', '1')}")
+    if not any(a.startswith("trainer.num_nodes=") for a in args):
+        world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        extra.append(f"trainer.num_nodes={max(1, world // max(local, 1))}")
+    return extra

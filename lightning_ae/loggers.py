@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
 
 log = logging.getLogger("lightning_ae")
 
@@ -27,23 +28,37 @@ def _wandb_key() -> bool:
         return False
 
 
-def _job_name() -> str | None:
+def _hydra_job() -> tuple[str | None, str | None]:
+    """(this job's overrides as a name, the sweep's directory name under a multirun) from Hydra."""
     try:
         from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
 
-        return HydraConfig.get().job.override_dirname or None if HydraConfig.initialized() else None
+        if not HydraConfig.initialized():
+            return None, None
+        hc = HydraConfig.get()
+        sweep = Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+        return hc.job.override_dirname or None, sweep
     except Exception:
-        return None
+        return None, None
 
 
-def wandb_logger(mode: str = "offline", name: str | None = None, **kwargs):
+def wandb_logger(mode: str = "offline", name: str | None = None, group: str | None = None, **kwargs):
     """A WandbLogger that never needs an API key: online only with a key and a reachable server,
-    otherwise offline with one warning (`wandb sync` uploads the run later). Training goes on either way."""
+    otherwise offline with one warning (`wandb sync` uploads the run later). Training goes on either way.
+
+    Runs are named after the job's overrides; the jobs of one multirun share the group `<group>-<sweep>`.
+    """
     from pytorch_lightning.loggers import WandbLogger
+
+    job_name, sweep = _hydra_job()
+    name = name or job_name
+    if sweep:
+        group = f"{group}-{sweep}" if group else sweep
 
     if mode == "online" and not (_wandb_key() and _wandb_reachable()):
         log.warning("W&B online mode needs an API key and network; logging offline instead "
                     "(upload later with `wandb sync`)")
         mode = "offline"
     os.environ["WANDB_MODE"] = mode  # child processes (DDP ranks) agree with this one
-    return WandbLogger(name=name or _job_name(), mode=mode, **kwargs)
+    return WandbLogger(name=name, group=group, mode=mode, **kwargs)

@@ -13,7 +13,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lightning_ae.cli import check_overrides
+from lightning_ae.checkpointing import AtomicCheckpointIO, resolve_ckpt_path
+from lightning_ae.cli import check_overrides, check_values, torchrun_overrides
 from lightning_ae.errors import UserError, user_errors
 
 log = logging.getLogger("lightning_ae")
@@ -45,24 +46,26 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     config = OmegaConf.to_container(cfg, resolve=True)
+    ckpt_path = resolve_ckpt_path(cfg)
+    check_devices(cfg)
     datamodule = build(cfg, "data")
     model = build(cfg, "model")
     model.run_config = config
     callbacks, loggers = build_all(cfg, "callbacks"), build_all(cfg, "logger")
     find_unused_parameters(cfg, model)
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_trainer(cfg, callbacks, loggers)
     for logger in loggers:
         logger.log_hyperparams(config)
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise UserError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume from")
     try:
+        metrics: dict[str, float] = {}
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            metrics |= scalars(trainer.callback_metrics)  # last epoch's train/val metrics
         if cfg.get("test", True):
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+            metrics |= scalars(trainer.callback_metrics)
+        leave_process_group(trainer)
         if cfg.get("test", True):
             metrics.update(evaluate_after_training(cfg, trainer, model, datamodule))
         if trainer.is_global_zero:
@@ -74,9 +77,75 @@ def run(cfg: DictConfig) -> float | None:
         finish_wandb()
 
 
+def scalars(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v.numel() == 1}
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):
+    """The Trainer from cfg.trainer, writing checkpoints atomically; an unknown option is one line."""
+    import inspect
+
+    import pytorch_lightning as pl
+    from hydra.errors import InstantiationException
+
+    try:
+        return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                       plugins=[AtomicCheckpointIO()])
+    except InstantiationException as e:
+        text = str(e.__cause__ or e)
+        if "unexpected keyword argument" in text:
+            bad = text.split("unexpected keyword argument", 1)[1].strip(" '\"")
+            valid = ", ".join(p for p in inspect.signature(pl.Trainer).parameters if p != "self")
+            raise UserError(f"unknown trainer option '{bad}'; valid trainer options: {valid}") from None
+        raise UserError(f"cannot build the trainer from cfg.trainer: {' '.join(text.split())}") from None
+
+
+def check_devices(cfg: DictConfig) -> None:
+    """`trainer.devices` larger than this machine has becomes one line (before anything is written)."""
+    import os
+
+    import torch
+
+    devices, accelerator = cfg.trainer.get("devices", 1), cfg.trainer.get("accelerator", "auto")
+    if not isinstance(devices, int) and not (isinstance(devices, str) and devices.isdigit()):
+        return  # "auto", -1 or a list of ids: Lightning checks those
+    devices = int(devices)
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    have = torch.cuda.device_count() if gpu else (os.cpu_count() or 1)
+    if devices > have:
+        kind = "GPU(s)" if gpu else "CPU cores"
+        raise UserError(f"trainer.devices={devices} but this machine has {have} {kind}; "
+                        f"use trainer.devices={have} or fewer (or trainer.num_nodes=... on a cluster)")
+
+
 def evaluate_after_training(cfg: DictConfig, trainer, model, datamodule) -> dict[str, float]:
-    """The evaluation suite (lightning_ae.evaluation) on the trained model; its metrics join metrics.json."""
-    return {}
+    """The evaluation suite (lightning_ae.evaluation) on the trained model; its metrics join metrics.json.
+
+    Settings: conf/evaluation/default.yaml (fast.yaml under fast_dev_run: no FID, few images), changed with
+    `+evaluation.<key>=...`; `+evaluation.enabled=false` skips it. Keys are `eval/<part>/<metric>`."""
+    from lightning_ae.evaluation.suite import settings
+
+    overrides = dict(cfg.get("evaluation") or {})
+    if not overrides.pop("enabled", True) or not trainer.is_global_zero:
+        return {}
+    from lightning_ae.evaluation.suite import evaluate
+
+    ev = settings("fast" if trainer.fast_dev_run else "default", overrides)
+    metrics = {f"eval/{k}": v for k, v in evaluate(model, datamodule, ev, device=trainer.strategy.root_device).items()}
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=trainer.global_step)
+        logger.save()
+    return metrics
+
+
+def leave_process_group(trainer) -> None:
+    """After fit/test, close DDP's process group on every rank: what follows (evaluation on rank 0,
+    writing metrics.json) is single-process, and torchmetrics must not wait for ranks that have left."""
+    import torch.distributed as dist
+
+    if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def find_unused_parameters(cfg: DictConfig, model) -> None:
@@ -104,7 +173,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     with user_errors():
+        sys.argv += torchrun_overrides(sys.argv[1:])
         check_overrides(sys.argv[1:])
+        check_values(sys.argv[1:])
     _hydra_main()
 
 

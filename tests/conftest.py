@@ -109,3 +109,21 @@ def run_cfg(cfg):
     from lightning_ae.train import run
 
     return run(cfg)
+
+
+def run_cli(args: list[str], cwd: Path, module: str = "lightning_ae", timeout: int = 300, env: dict | None = None):
+    """Run `python -m <module> <args>` in `cwd` as a user would; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1",
+                **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def only_run_dir(root: Path) -> Path:
+    """The single run directory below `root` (outputs/<task>/runs/<time>); fails if there are several."""
+    runs = [p.parent for p in Path(root).rglob(".hydra")]
+    assert len(runs) == 1, f"expected one run directory, found {runs}"
+    return runs[0]

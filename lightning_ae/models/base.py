@@ -2,8 +2,9 @@
 
 A variant subclasses `AutoencoderModule`, builds its networks in `__init__`, and implements
 `encode`, `decode` and `loss(batch) -> {"loss": ..., other terms}`. Everything a variant logs comes
-from that dict: `train/<term>` per step and epoch, `val/<term>` and `test/<term>` per epoch, the
-latter two averaged with torchmetrics `MeanMetric`s (weighted by batch size, synced under DDP).
+from that dict: `train/<term>` per step, and per epoch `train/<term>_epoch`, `val/<term>`, `test/<term>`,
+each averaged with a torchmetrics `MeanMetric` (weighted by batch size, reduced across DDP ranks once
+per epoch, not every step).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lightning_ae.likelihoods import Likelihood
 
 
 class AutoencoderModule(pl.LightningModule):
-    #: names of the terms `loss()` returns; each gets a MeanMetric per evaluation split
+    #: names of the terms `loss()` returns; each gets a MeanMetric per split
     loss_terms: tuple[str, ...] = ("loss",)
     #: whether `sample(n)` draws from a prior
     can_sample = False
@@ -42,7 +43,7 @@ class AutoencoderModule(pl.LightningModule):
         self.scheduler_factory = scheduler if callable(scheduler) else None  # scheduler=none composes to {}
         self.likelihood = Likelihood(likelihood, likelihood_std)
         self.meters = nn.ModuleDict(
-            {f"{split}_{term}": MeanMetric() for split in ("val", "test") for term in self.loss_terms}
+            {f"{split}_{term}": MeanMetric() for split in ("train", "val", "test") for term in self.loss_terms}
         )
         #: the resolved run config, stored in every checkpoint (set by the train entry point)
         self.run_config: dict | None = None
@@ -83,24 +84,27 @@ class AutoencoderModule(pl.LightningModule):
     def loss(self, batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def log_terms(self, split: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Per-epoch means of every term through the split's MeanMetrics; train also logs each step."""
+        epoch_suffix = "_epoch" if split == "train" else ""
+        for k, v in terms.items():
+            v = v.detach()
+            meter = self.meters[f"{split}_{k}"]
+            meter.update(v, weight=batch_size)
+            self.log(f"{split}/{k}{epoch_suffix}", meter, on_step=False, on_epoch=True, prog_bar=k == "loss")
+            if split == "train":
+                self.log(f"train/{k}", v, on_step=True, on_epoch=False)
+
     def training_step(self, batch, batch_idx):
         terms = self.loss(batch)
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, on_step=True, on_epoch=True,
-                      batch_size=len(batch[0]))
+        self.log_terms("train", terms, len(batch[0]))
         return terms["loss"]
 
-    def _eval_step(self, split: str, batch) -> None:
-        terms = self.loss(batch)
-        for k, v in terms.items():
-            meter = self.meters[f"{split}_{k}"]
-            meter.update(v.detach(), weight=len(batch[0]))
-            self.log(f"{split}/{k}", meter, on_epoch=True, prog_bar=k == "loss")
-
     def validation_step(self, batch, batch_idx):
-        self._eval_step("val", batch)
+        self.log_terms("val", self.loss(batch), len(batch[0]))
 
     def test_step(self, batch, batch_idx):
-        self._eval_step("test", batch)
+        self.log_terms("test", self.loss(batch), len(batch[0]))
 
     def configure_optimizers(self):
         opt = self.optimizer_factory(self.parameters())

@@ -1,0 +1,75 @@
+"""Checkpoints that survive a kill, and the checks run before resuming from one.
+
+- `AtomicCheckpointIO` writes `<name>.tmp` then renames it over `<name>`: a kill during the write leaves
+  the previous checkpoint intact, never a truncated `last.ckpt`.
+- `resolve_ckpt_path(cfg)` turns `ckpt_path=...` / `resume=auto` into a checked path, or None.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from lightning_ae.errors import UserError
+
+log = logging.getLogger("lightning_ae")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            torch.save(checkpoint, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+def _model_name(target: str) -> str:
+    return target.rsplit(".", 1)[-1]
+
+
+def check_checkpoint(path: Path, model_target: str) -> None:
+    """One-line errors for a corrupt checkpoint, or one of another model than the configured one."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__}); "
+                        "point ckpt_path at another .ckpt (nothing was changed)") from None
+    meta = ckpt.get("lightning_ae") if isinstance(ckpt, dict) else None
+    if not meta or not (meta.get("config") or {}).get("model"):
+        raise UserError(f"{path} is not a lightning_ae checkpoint; give one written by `python -m lightning_ae`")
+    saved = meta["config"]["model"]["_target_"]
+    if saved != model_target:
+        raise UserError(f"{path} holds a {_model_name(saved)} checkpoint but the config builds "
+                        f"{_model_name(model_target)}; select the matching model=... to resume it")
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None
+
+
+def resolve_ckpt_path(cfg) -> str | None:
+    """`ckpt_path` if given; with `resume=auto`, this run directory's last.ckpt if there is one."""
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt and cfg.get("resume") == "auto":
+        found = latest_checkpoint(Path(cfg.paths.output_dir))
+        if found is None:
+            log.info("resume=auto: no checkpoint in %s yet, starting from scratch", cfg.paths.output_dir)
+            return None
+        log.info("resume=auto: continuing from %s", found)
+        ckpt = str(found)
+    elif cfg.get("resume") not in (None, "auto"):
+        raise UserError(f"resume={cfg.resume} is not understood; use resume=auto or ckpt_path=/path/to.ckpt")
+    if not ckpt:
+        return None
+    if not Path(ckpt).is_file():
+        raise UserError(f"ckpt_path={ckpt} does not exist; give the path of a .ckpt file to resume from")
+    check_checkpoint(Path(ckpt), cfg.model._target_)
+    return str(ckpt)

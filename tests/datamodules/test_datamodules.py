@@ -1,0 +1,113 @@
+"""Every datamodule loads, splits reproducibly, batches by slicing, shards for DDP and fails clearly."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from datamodules import TensorBatches, render_lines
+from lightning_ae.errors import UserError
+from tests.conftest import DATASETS
+
+
+def build(make_cfg, data, extra=()):
+    return instantiate(make_cfg("ae", data, list(extra)).data)
+
+
+@pytest.mark.parametrize("data", DATASETS)
+def test_loads_with_the_configured_facts(data, make_cfg):
+    dm = build(make_cfg, data)
+    dm.setup()
+    x, y = dm.tensors("train")
+    assert tuple(x.shape[1:]) == dm.shape and len(x) == len(y)
+    lo, hi = dm.value_range
+    assert lo <= float(x.min()) and float(x.max()) <= hi
+    if dm.num_classes:
+        assert 0 <= int(y.min()) and int(y.max()) < dm.num_classes
+    # the three splits are disjoint in size terms and non-empty
+    assert all(len(dm.splits[s][0]) > 0 for s in ("train", "val", "test"))
+
+
+def test_split_is_fixed_by_the_data_seed(make_cfg):
+    a, b = build(make_cfg, "digits"), build(make_cfg, "digits")
+    a.setup(), b.setup()
+    assert torch.equal(a.splits["val"][0], b.splits["val"][0])
+    c = build(make_cfg, "digits", ["data.seed=7"])
+    c.setup()
+    assert not torch.equal(a.splits["val"][0], c.splits["val"][0])
+
+
+def test_batches_cover_the_epoch_once_and_reshuffle():
+    x = torch.arange(10).view(10, 1, 1, 1)
+    batches = TensorBatches(x, torch.arange(10), batch_size=3, shuffle=True, drop_last=False, seed=0)
+    first = torch.cat([b[0].flatten() for b in batches])
+    second = torch.cat([b[0].flatten() for b in batches])
+    assert sorted(first.tolist()) == list(range(10)) and len(batches) == 4
+    assert not torch.equal(first, second)
+
+
+def test_ddp_shards_are_equal_sized_and_disjoint():
+    x = torch.arange(20).view(20, 1, 1, 1)
+    shards = [TensorBatches(x, torch.arange(20), 4, True, True, seed=3, rank=r, world_size=2) for r in (0, 1)]
+    seen = [torch.cat([b[0].flatten() for b in s]) for s in shards]
+    assert len(shards[0]) == len(shards[1]) == 2
+    assert not set(seen[0].tolist()) & set(seen[1].tolist())
+
+
+def test_dynamic_binarisation_only_in_training(make_cfg):
+    dm = build(make_cfg, "mnist", ["data.binarize=dynamic"])
+    dm.setup()
+    x = dm.splits["train"][0][:8]
+    train = dm.transform(x, train=True)
+    assert set(train.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(dm.transform(x, train=False), dm.transform(x, train=False))
+
+
+def test_lines_are_centred_segments_in_minus_one_to_one(make_cfg):
+    dm = build(make_cfg, "lines")
+    dm.setup()
+    x, _ = dm.tensors("test")
+    assert float(x.min()) == -1.0 and float(x.max()) == 1.0
+    img = render_lines(torch.tensor([0.0]))[0, 0]  # angle 0: a horizontal line to the right
+    assert img[16, 20] > 0.9 and img[16, 10] < 0.1 and img[5, 20] == 0
+
+
+def test_missing_data_names_the_path_and_the_fix(make_cfg, tmp_path):
+    dm = build(make_cfg, "mnist", [f"paths.data_dir={tmp_path / 'nowhere'}", "data.download=false"])
+    with pytest.raises(UserError, match=r"nowhere/MNIST/raw.*data\.data_dir="):
+        dm.setup()
+
+
+def test_failed_download_is_one_clear_error(make_cfg, tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    dm = build(make_cfg, "mnist", [f"paths.data_dir={tmp_path}", "data.download=true"])
+    with pytest.raises(UserError, match="download failed"):
+        dm.setup()
+
+
+def test_image_folder_errors(make_cfg, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="no image files"):
+        build(make_cfg, "folder", [f"data.path={empty}"]).setup()
+    (empty / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(UserError, match="could be read"):
+        build(make_cfg, "folder", [f"data.path={empty}"]).setup()
+
+
+def test_image_folder_skips_unreadable_files_with_a_warning(make_cfg, data_root, tmp_path, caplog):
+    import shutil
+
+    folder = tmp_path / "imgs"
+    shutil.copytree(data_root / "folder", folder)
+    (folder / "class_0" / "bad.png").write_bytes(b"junk")
+    dm = build(make_cfg, "folder", [f"data.path={folder}"])
+    with caplog.at_level("WARNING"):
+        dm.setup()
+    assert "skipped 1 unreadable" in caplog.text
+    assert sum(len(dm.splits[s][0]) for s in dm.splits) == 24

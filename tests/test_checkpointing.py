@@ -1,0 +1,98 @@
+"""Atomic checkpoint writes, resume=auto, SIGKILL and SIGTERM mid-training."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_ae.checkpointing import AtomicCheckpointIO
+
+QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+def test_atomic_write_replaces_whole_files(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, target)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # killed while writing the new one
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, target)
+    monkeypatch.undo()
+    assert torch.load(target)["step"] == 1  # the previous checkpoint is intact
+
+
+def _start(run_dir: Path, cwd: Path, *extra: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "lightning_ae", f"hydra.run.dir={run_dir}", "resume=auto", "test=false",
+            "trainer.max_epochs=12", "trainer.log_every_n_steps=1", "logger.csv.flush_logs_every_n_steps=1",
+            "callbacks.image_grids.every_n_epochs=1000", *QUIET, *extra]
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _logged_step(run_dir: Path) -> int:
+    path = run_dir / "csv" / "metrics.csv"
+    if not path.exists():
+        return -1
+    with open(path) as fh:
+        steps = [int(r["step"]) for r in csv.DictReader(fh) if r.get("step")]
+    return max(steps, default=-1)
+
+
+def _wait_for_step(proc, run_dir: Path, step: int, timeout: float = 120) -> int:
+    end = time.time() + timeout
+    while time.time() < end:
+        assert proc.poll() is None, f"run ended before step {step}: {proc.stderr.read()[-2000:]}"
+        s = _logged_step(run_dir)
+        if s >= step:
+            return s
+        time.sleep(0.02)
+    raise AssertionError(f"no step {step} within {timeout}s")
+
+
+def _ckpt(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_auto(tmp_path):
+    interval = 5
+    every = f"callbacks.step_checkpoint.every_n_train_steps={interval}"
+    ref = _start(tmp_path / "ref", tmp_path, every)
+    assert ref.wait(timeout=600) == 0, ref.stderr.read()[-2000:]
+    expected = _ckpt(tmp_path / "ref")["global_step"]
+
+    run = tmp_path / "killed"
+    proc = _start(run, tmp_path, every)
+    _wait_for_step(proc, run, 47)  # mid-epoch 3 (21 steps per epoch)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    logged, saved = _logged_step(run), _ckpt(run)["global_step"]
+    assert saved < expected, "the run finished before it was killed"
+    assert logged - saved <= interval  # at most one checkpoint interval lost
+
+    again = _start(run, tmp_path, every)
+    assert again.wait(timeout=600) == 0, again.stderr.read()[-2000:]
+    final = _ckpt(run)
+    assert final["global_step"] == expected and final["epoch"] == _ckpt(tmp_path / "ref")["epoch"]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
+    run = tmp_path / "run"
+    # no periodic checkpoints at all: only the SIGTERM handler can write last.ckpt
+    proc = _start(run, tmp_path, "callbacks.step_checkpoint.every_n_train_steps=100000", "~callbacks.model_checkpoint")
+    step = _wait_for_step(proc, run, 30)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert _ckpt(run)["global_step"] >= step

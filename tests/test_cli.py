@@ -1,0 +1,92 @@
+"""Bad input: one clear line on stderr, exit status 2, nothing already written lost."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from tests.conftest import only_run_dir, run_cli
+
+QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+def one_line_error(res, *needles):
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [l for l in res.stderr.strip().splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("group,bad,valid", [("model", "vea", "vae"), ("data", "mnsit", "mnist"),
+                                             ("trainer", "gpus", "ddp_spawn")])
+def test_unknown_group_option_lists_the_valid_ones(tmp_path, group, bad, valid):
+    one_line_error(run_cli([f"{group}={bad}"], tmp_path), f"unknown {group} '{bad}'", valid)
+
+
+def test_unknown_option_in_a_multirun_list(tmp_path):
+    one_line_error(run_cli(["-m", "model=ae,vea"], tmp_path), "unknown model 'vea'")
+
+
+def test_unknown_trainer_key_lists_the_valid_ones(tmp_path):
+    one_line_error(run_cli(["trainer.max_epoch=3"], tmp_path), "unknown trainer option 'max_epoch'", "max_epochs")
+
+
+def test_unknown_trainer_argument_added_with_plus(tmp_path):
+    one_line_error(run_cli(["+trainer.max_epoch=3"], tmp_path), "unknown trainer option 'max_epoch'", "max_epochs")
+
+
+def test_wrong_value_type(tmp_path):
+    one_line_error(run_cli(["trainer.max_epochs=three"], tmp_path), "trainer.max_epochs takes an integer")
+
+
+@pytest.mark.parametrize("value", ["0", "-4"])
+def test_non_positive_latent_size(tmp_path, value):
+    one_line_error(run_cli([f"model.latent_dim={value}"], tmp_path), "model.latent_dim must be a positive integer")
+
+
+def test_more_devices_than_the_machine_has(tmp_path):
+    one_line_error(run_cli(["trainer.accelerator=cpu", "trainer.devices=4096"], tmp_path), "trainer.devices=4096")
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    one_line_error(run_cli(["data=folder", f"data.path={tmp_path / 'imgs'}", *QUIET], tmp_path), "no image files")
+
+
+def test_folder_with_only_unreadable_images(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.png").write_bytes(b"nope")
+    one_line_error(run_cli(["data=folder", f"data.path={tmp_path / 'imgs'}", *QUIET], tmp_path), "could be read")
+
+
+@pytest.fixture(scope="module")
+def trained_ae(tmp_path_factory):
+    """last.ckpt of a 1-epoch AE run on digits."""
+    cwd = tmp_path_factory.mktemp("ae")
+    res = run_cli(["trainer.max_epochs=1", "test=false", *QUIET], cwd)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return only_run_dir(cwd / "outputs") / "checkpoints" / "last.ckpt"
+
+
+def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path, trained_ae):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(trained_ae.read_bytes()[:1000])  # a truncated write
+    before = bad.read_bytes()
+    one_line_error(run_cli([f"ckpt_path={bad}"], tmp_path), "is not a readable checkpoint")
+    assert bad.read_bytes() == before
+
+
+def test_checkpoint_of_another_model(tmp_path, trained_ae):
+    copy = tmp_path / "ae.ckpt"
+    shutil.copy(trained_ae, copy)
+    one_line_error(run_cli(["model=vae", f"ckpt_path={copy}"], tmp_path), "holds a AE checkpoint", "model=")
+    torch.load(copy, weights_only=False)  # still intact
+
+
+def test_foreign_checkpoint(tmp_path):
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, other)
+    one_line_error(run_cli([f"ckpt_path={other}"], tmp_path), "not a lightning_ae checkpoint")

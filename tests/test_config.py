@@ -1,0 +1,45 @@
+"""The config tree composes for every group option, and sizes follow the data by interpolation."""
+from __future__ import annotations
+
+import pytest
+from hydra.utils import instantiate
+
+from lightning_ae import config_options
+from tests.conftest import DATASETS, compose_cfg
+
+
+@pytest.mark.parametrize("data", DATASETS)
+def test_model_shape_follows_data(data, tmp_path):
+    cfg = compose_cfg([f"data={data}", "model=vae"], tmp_path)
+    assert list(cfg.model.shape) == [cfg.data.channels, cfg.data.height, cfg.data.width]
+    assert cfg.model.likelihood == cfg.data.likelihood
+
+
+@pytest.mark.parametrize("group", ["trainer", "logger", "callbacks", "optimizer", "scheduler", "experiment"])
+def test_every_option_composes(group, tmp_path):
+    options = config_options(group)
+    assert options, f"conf/{group}/ has no options"
+    for option in options:
+        cfg = compose_cfg([f"{group}={option}"], tmp_path)
+        assert cfg.model._target_
+
+
+def test_optimizer_is_a_partial_the_model_calls(tmp_path):
+    cfg = compose_cfg(["optimizer.lr=0.005", "model=ae"], tmp_path)
+    opt = instantiate(cfg.model.optimizer)
+    import torch
+
+    built = opt([torch.nn.Parameter(torch.zeros(1))])
+    assert isinstance(built, torch.optim.Adam) and built.param_groups[0]["lr"] == 0.005
+
+
+def test_precision_and_trainer_groups(tmp_path):
+    cfg = compose_cfg(["trainer=ddp", "trainer.precision=bf16-mixed"], tmp_path)
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.devices == 2 and cfg.trainer.precision == "bf16-mixed"
+    assert compose_cfg(["trainer=cpu"], tmp_path).trainer.accelerator == "cpu"
+
+
+def test_several_loggers(tmp_path):
+    cfg = compose_cfg(["logger=[csv,tensorboard]"], tmp_path)
+    assert set(cfg.logger) == {"csv", "tensorboard"}
+    assert set(compose_cfg(["logger=many"], tmp_path).logger) == {"csv", "tensorboard", "wandb"}

@@ -1,0 +1,156 @@
+"""`python -m lightning_ae.eval ckpt_path=...` on a checkpoint of every variant, and its errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_ae import config_options
+from lightning_ae.errors import UserError
+from tests.conftest import compose_cfg, run_cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST_FIT = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+            "test=false", "logger=none"]
+NEEDS_CHECKPOINT = {"vqvae_prior": "vqvae"}  # model -> the variant whose checkpoint it is built on
+CORE = {"ae", "dae", "vae"}
+
+
+def train_checkpoint(make_cfg, model: str, data: str = "digits", extra: list[str] | None = None) -> Path:
+    cfg = make_cfg(model, data, extra=FAST_FIT + list(extra or []), fast=False)
+    run_cfg(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    return ckpt
+
+
+def evaluate_checkpoint(ckpt: Path, out: Path, extra: list[str] | None = None) -> dict:
+    from lightning_ae.eval import run
+
+    cfg = compose_cfg([f"ckpt_path={ckpt}", "evaluation=fast", *(extra or [])], out, config_name="eval")
+    metrics = run(cfg)
+    report = json.loads((out / "eval.json").read_text())
+    assert report["metrics"] == pytest.approx(metrics, nan_ok=True)
+    return report
+
+
+def expected_parts(model) -> set[str]:
+    """What the suite's duck-typing rules promise for this model on labelled digits (FID is off in fast)."""
+    want = {"recon", "baseline_pca", "probe"}
+    want |= {"likelihood"} if hasattr(model, "log_weights") else set()
+    want |= {"denoise"} if hasattr(model, "corrupt") else set()
+    want |= {"hash", "baseline_pca_sign", "baseline_lsh"} if hasattr(model, "hash_codes") else set()
+    want |= {"vq"} if hasattr(model, "code_indices") and hasattr(model, "num_codes") else set()
+    return want
+
+
+def variant_params():
+    for m in config_options("model"):
+        yield pytest.param(m, marks=[] if m in CORE else [pytest.mark.slow], id=m)
+
+
+@pytest.mark.parametrize("model", variant_params())
+def test_eval_command_on_a_checkpoint_of_each_variant(model, make_cfg, tmp_path, capsys):
+    from lightning_ae.evaluation.checkpoint import load_model
+
+    extra = []
+    if model in NEEDS_CHECKPOINT:
+        base = train_checkpoint(make_cfg, NEEDS_CHECKPOINT[model], extra=["paths.output_dir=" + str(tmp_path / "base")])
+        extra = [f"model.vqvae_ckpt={base}"]
+    ckpt = train_checkpoint(make_cfg, model, extra=extra)
+    report = evaluate_checkpoint(ckpt, tmp_path / "eval")
+    metrics = report["metrics"]
+    assert {k.split("/")[0] for k in metrics} == expected_parts(load_model(ckpt))
+    assert report["data"] == "digits" and report["model"].startswith("lightning_ae.models.")
+    assert all(v == v for k, v in metrics.items() if k.startswith("recon/"))  # no NaN
+    assert "recon/sse" in capsys.readouterr().out  # the printed table
+
+
+def test_eval_logs_to_the_configured_logger_and_takes_another_data_config(make_cfg, tmp_path, data_root):
+    ckpt = train_checkpoint(make_cfg, "ae", "mnist")
+    report = evaluate_checkpoint(ckpt, tmp_path / "eval", ["logger=csv", "data=mnist", "data.val_size=20",
+                                                               f"paths.data_dir={data_root}"])
+    assert report["data"] == "mnist"
+    logged = (tmp_path / "eval" / "csv" / "metrics.csv").read_text()
+    assert "eval/recon/mse" in logged and "eval/baseline_pca/sse" in logged
+
+
+def test_eval_with_data_of_another_shape_is_a_clear_error(make_cfg, tmp_path):
+    ckpt = train_checkpoint(make_cfg, "ae")
+    with pytest.raises(UserError, match="shape"):
+        evaluate_checkpoint(ckpt, tmp_path / "eval", ["data=lines"])
+
+
+def test_training_evaluates_the_trained_model(make_cfg):
+    cfg = make_cfg("vae", "digits")  # fast_dev_run: the fast evaluation settings, no FID
+    run_cfg(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert {"eval/recon/mse", "eval/likelihood/nll_is", "eval/baseline_pca/sse", "eval/probe/linear_acc"} <= set(metrics)
+    assert metrics["eval/likelihood/nll_is"] <= metrics["eval/likelihood/neg_elbo"]
+    assert not any(k.startswith("eval/fid") for k in metrics)
+
+
+def test_training_can_skip_the_evaluation(make_cfg):
+    cfg = make_cfg("ae", "digits", extra=["+evaluation.enabled=false"])
+    run_cfg(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert "test/loss" in metrics and not any(k.startswith("eval/") for k in metrics)
+
+
+# -- files that are not lightning_ae checkpoints ------------------------------------------------------
+@pytest.mark.parametrize("content", ["garbage", "foreign", "truncated", "missing"])
+def test_not_a_lightning_ae_checkpoint_is_one_clear_error(content, make_cfg, tmp_path):
+    from lightning_ae.evaluation.checkpoint import load_model
+
+    path = tmp_path / "model.ckpt"
+    if content == "garbage":
+        path.write_bytes(os.urandom(256))
+    elif content == "foreign":
+        torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 3}, path)  # a plain Lightning checkpoint
+    elif content == "truncated":
+        path.write_bytes(train_checkpoint(make_cfg, "ae").read_bytes()[:2000])
+    with pytest.raises(UserError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message
+    assert ("lightning_ae checkpoint" in message) if content == "foreign" else True
+
+
+def run_eval_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "lightning_ae.eval", *args, f"hydra.run.dir={cwd / 'run'}"],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_eval_command_errors_are_one_line_with_status_2(tmp_path):
+    bad = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(1)}, bad)
+    for args, says in (([f"ckpt_path={bad}"], "not a lightning_ae checkpoint"),
+                       ([f"ckpt_path={bad}", "evaluation=nope"], "unknown evaluation")):
+        proc = run_eval_command(args, tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert lines and lines[-1].startswith("error:") and says in lines[-1], proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_missing_ckpt_path_says_what_to_give(tmp_path):
+    from lightning_ae.eval import run
+
+    with pytest.raises(UserError, match="ckpt_path="):
+        run(compose_cfg([], tmp_path, config_name="eval"))
+
+
+@pytest.mark.slow
+def test_eval_command_end_to_end(make_cfg, tmp_path):
+    ckpt = train_checkpoint(make_cfg, "vae")
+    proc = run_eval_command([f"ckpt_path={ckpt}", "evaluation=fast"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert report["data"] == "digits" and "likelihood/nll_is" in report["metrics"]
+    assert "likelihood/nll_is" in proc.stdout  # the table
