@@ -26,13 +26,17 @@ class TensorBatches(IterableDataset):
 
     Under DDP each rank takes an equal share of every epoch's permutation (padded by repetition, as
     torch's DistributedSampler does), so all ranks run the same number of steps.
+
+    `progress()`, when given, returns (epoch, batches already done in it): the permutation then follows the
+    trainer's epoch, and a run resumed mid-epoch continues with the batches it had not seen yet, so it
+    trains on exactly what an uninterrupted run would.
     """
 
-    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1):
+    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1, progress=None):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
-        self.epoch = 0
+        self.epoch, self.progress = 0, progress
         self.per_rank = math.ceil(len(x) / world_size)
 
     def __len__(self):
@@ -51,9 +55,12 @@ class TensorBatches(IterableDataset):
         return order[self.rank : total : self.world_size]
 
     def __iter__(self):
+        skip = 0
+        if self.progress is not None:
+            self.epoch, skip = self.progress()
         idx = self._indices()
         self.epoch += 1
-        for b in range(len(self)):
+        for b in range(skip, len(self)):
             i = idx[b * self.batch_size : (b + 1) * self.batch_size]
             yield self.x[i], self.y[i]
 
@@ -144,9 +151,16 @@ class InMemoryDataModule(pl.LightningDataModule):
             rank, world = self.trainer.global_rank, self.trainer.world_size
         bs = self.batch_size if train else self.eval_batch_size
         batches = TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
-                                seed=self.seed, rank=rank, world_size=world)
+                                seed=self.seed, rank=rank, world_size=world,
+                                progress=self._fit_progress if train and self.trainer is not None else None)
         on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
         return DataLoader(batches, batch_size=None, pin_memory=self.pin_memory and on_gpu)
+
+    def _fit_progress(self) -> tuple[int, int]:
+        """(epoch, batches of it already trained): non-zero only while Lightning resumes mid-epoch."""
+        loop = self.trainer.fit_loop
+        done = loop.epoch_loop.batch_progress.current.ready if loop.restarting else 0
+        return self.trainer.current_epoch, done
 
     def train_dataloader(self):
         return self._loader("train", train=True)

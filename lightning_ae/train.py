@@ -13,7 +13,6 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lightning_ae.checkpointing import AtomicCheckpointIO, resolve_ckpt_path
 from lightning_ae.cli import check_overrides, check_values, torchrun_overrides
 from lightning_ae.errors import UserError, user_errors
 
@@ -41,7 +40,9 @@ def build_all(cfg: DictConfig, group: str) -> list:
 
 
 def run(cfg: DictConfig) -> float | None:
-    import pytorch_lightning as pl
+    import pytorch_lightning as pl  # imported here, after Hydra has set up logging
+
+    from lightning_ae.checkpointing import resolve_ckpt_path
 
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -62,7 +63,7 @@ def run(cfg: DictConfig) -> float | None:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             metrics |= scalars(trainer.callback_metrics)  # last epoch's train/val metrics
         if cfg.get("test", True):
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            best = getattr(trainer.checkpoint_callback, "best_model_path", "")
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
             metrics |= scalars(trainer.callback_metrics)
         leave_process_group(trainer)
@@ -88,6 +89,15 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):
     import pytorch_lightning as pl
     from hydra.errors import InstantiationException
 
+    from lightning_ae.checkpointing import AtomicCheckpointIO
+
+    import torch
+
+    if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") in ("cpu", "auto") \
+            and not torch.cuda.is_available():
+        log.info("trainer.sync_batchnorm needs GPUs; batch norm statistics stay per process on CPU")
+        with open_dict(cfg):
+            cfg.trainer.sync_batchnorm = False
     try:
         return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                        plugins=[AtomicCheckpointIO()])

@@ -116,8 +116,9 @@ def run_cli(args: list[str], cwd: Path, module: str = "lightning_ae", timeout: i
     import subprocess
     import sys
 
+    # one thread per process: DDP tests start two processes on our two cores
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
+                "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -127,3 +128,13 @@ def only_run_dir(root: Path) -> Path:
     runs = [p.parent for p in Path(root).rglob(".hydra")]
     assert len(runs) == 1, f"expected one run directory, found {runs}"
     return runs[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu`-marked tests need CUDA; without it they are skipped, never failed."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

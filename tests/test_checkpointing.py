@@ -67,7 +67,7 @@ def _ckpt(run_dir: Path) -> dict:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_auto(tmp_path):
     interval = 5
-    every = f"callbacks.step_checkpoint.every_n_train_steps={interval}"
+    every = f"callbacks.last_checkpoint.every_n_train_steps={interval}"
     ref = _start(tmp_path / "ref", tmp_path, every)
     assert ref.wait(timeout=600) == 0, ref.stderr.read()[-2000:]
     expected = _ckpt(tmp_path / "ref")["global_step"]
@@ -90,9 +90,30 @@ def test_sigkill_mid_epoch_then_resume_auto(tmp_path):
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     run = tmp_path / "run"
-    # no periodic checkpoints at all: only the SIGTERM handler can write last.ckpt
-    proc = _start(run, tmp_path, "callbacks.step_checkpoint.every_n_train_steps=100000", "~callbacks.model_checkpoint")
+    # no step checkpoints: before the signal, last.ckpt is at most the end of epoch 1 (step 21)
+    proc = _start(run, tmp_path, "callbacks.last_checkpoint.every_n_train_steps=0")
     step = _wait_for_step(proc, run, 30)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     assert _ckpt(run)["global_step"] >= step
+
+
+@pytest.mark.parametrize("model", ["ae", "vae"])
+def test_mid_epoch_resume_is_bit_identical(model, make_cfg, tmp_path):
+    """Resuming from a checkpoint written mid-epoch trains on the same batches with the same noise."""
+    from tests.conftest import run_cfg
+
+    common = ["trainer.max_epochs=3", "data.batch_size=64", "test=false", "logger=none", "+evaluation.enabled=false",
+              "+callbacks.keep={_target_:pytorch_lightning.callbacks.ModelCheckpoint,every_n_train_steps:30,"
+              f"save_top_k:-1,filename:'s{{step}}',dirpath:'{tmp_path}/steps'}}"]
+    full = make_cfg(model, "digits", [*common, f"paths.output_dir={tmp_path / 'full'}"], fast=False)
+    run_cfg(full)
+    mid = tmp_path / "steps" / "sstep=30.ckpt"  # 21 batches per epoch: mid-epoch 2
+    resumed = make_cfg(model, "digits", [*common, f"paths.output_dir={tmp_path / 'resumed'}", f"ckpt_path='{mid}'"],
+                       fast=False)
+    run_cfg(resumed)
+    a = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert a["global_step"] == b["global_step"] == 63
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k

@@ -1,5 +1,5 @@
 """Callbacks the configs in conf/callbacks/ refer to."""
-from .fault_tolerance import FiniteLoss, SaveOnSigterm
+from .fault_tolerance import FiniteLoss, LastCheckpoint
 from .image_grids import ImageGrids
 
-__all__ = ["FiniteLoss", "ImageGrids", "SaveOnSigterm"]
+__all__ = ["FiniteLoss", "ImageGrids", "LastCheckpoint"]

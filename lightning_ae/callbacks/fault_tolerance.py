@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightning_ae.errors import UserError
@@ -19,7 +20,7 @@ class FiniteLoss(pl.Callback):
     """
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        terms = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not k.endswith("_epoch")}
+        terms = {f"train/{k}": v for k, v in getattr(pl_module, "last_train_terms", {}).items()}
         if not terms:
             return
         bad = ~torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in terms.values()]))
@@ -30,20 +31,39 @@ class FiniteLoss(pl.Callback):
         if not bad_anywhere:
             return
         name, value = next(((k, float(v)) for k, v in terms.items() if not math.isfinite(float(v))), ("on another rank", float("nan")))
-        ckpt = trainer.checkpoint_callback
-        kept = f"; last good checkpoint: {Path(ckpt.dirpath) / 'last.ckpt'}" if ckpt and ckpt.dirpath and (Path(ckpt.dirpath) / "last.ckpt").exists() else ""
+        last = [c.path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint) and c.path.exists()]
+        kept = f"; last good checkpoint: {last[0]}" if last else ""
         step = trainer.fit_loop.epoch_loop.total_batch_idx  # 0-based training iteration
         raise UserError(f"{name} = {value} at step {step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
                         f"lower the learning rate or clip gradients and resume{kept}")
 
 
-class SaveOnSigterm(pl.Callback):
-    """On SIGTERM (SLURM pre-emption, `kill`), Lightning stops after the current batch; save `last.ckpt`
-    there before the process exits, so `resume=auto` continues from that very step."""
+class LastCheckpoint(Checkpoint):
+    """Keeps `<dirpath>/last.ckpt` fresh: every `every_n_train_steps` optimizer steps, at every epoch end,
+    at the end of training, and on SIGTERM (SLURM pre-emption, `kill`) before the process exits, so that
+    `resume=auto` loses at most N steps to a SIGKILL and nothing to a SIGTERM. Writes go through the
+    trainer's (atomic) checkpoint IO. Best-by-metric checkpoints are ModelCheckpoint's job.
+    As a `Checkpoint`, Lightning runs it after the other callbacks of a step (after FiniteLoss).
+    """
 
-    def __init__(self, dirpath: str):
-        self.dirpath = Path(dirpath)
+    def __init__(self, dirpath: str, every_n_train_steps: int = 200):
+        self.path = Path(dirpath) / "last.ckpt"
+        self.every = every_n_train_steps
+        self._saved_step = -1
+
+    def _save(self, trainer) -> None:
+        if trainer.global_step != self._saved_step:
+            trainer.save_checkpoint(self.path)
+            self._saved_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # global_step may advance by several per batch (one per optimizer): save on crossing a multiple
+        if self.every and trainer.global_step // self.every > max(self._saved_step, 0) // self.every:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._save(trainer)
 
     def on_exception(self, trainer, pl_module, exception):
         if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
-            trainer.save_checkpoint(self.dirpath / "last.ckpt")
+            self._save(trainer)

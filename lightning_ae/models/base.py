@@ -20,7 +20,7 @@ from lightning_ae.likelihoods import Likelihood
 
 
 class AutoencoderModule(pl.LightningModule):
-    #: names of the terms `loss()` returns; each gets a MeanMetric per split
+    #: names of the terms `loss()` returns; each gets a MeanMetric per evaluation split
     loss_terms: tuple[str, ...] = ("loss",)
     #: whether `sample(n)` draws from a prior
     can_sample = False
@@ -43,10 +43,12 @@ class AutoencoderModule(pl.LightningModule):
         self.scheduler_factory = scheduler if callable(scheduler) else None  # scheduler=none composes to {}
         self.likelihood = Likelihood(likelihood, likelihood_std)
         self.meters = nn.ModuleDict(
-            {f"{split}_{term}": MeanMetric() for split in ("train", "val", "test") for term in self.loss_terms}
+            {f"{split}_{term}": MeanMetric() for split in ("val", "test") for term in self.loss_terms}
         )
         #: the resolved run config, stored in every checkpoint (set by the train entry point)
         self.run_config: dict | None = None
+        self._train_sums: dict[str, tuple[torch.Tensor, int]] = {}
+        self.last_train_terms: dict[str, torch.Tensor] = {}
 
     # -- the interface every variant exposes -------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,15 +87,32 @@ class AutoencoderModule(pl.LightningModule):
         raise NotImplementedError
 
     def log_terms(self, split: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
-        """Per-epoch means of every term through the split's MeanMetrics; train also logs each step."""
-        epoch_suffix = "_epoch" if split == "train" else ""
+        """val/test: per-epoch means of every term through the split's MeanMetrics. train: `log_train`."""
+        if split == "train":
+            return self.log_train(terms, batch_size)
         for k, v in terms.items():
-            v = v.detach()
             meter = self.meters[f"{split}_{k}"]
-            meter.update(v, weight=batch_size)
-            self.log(f"{split}/{k}{epoch_suffix}", meter, on_step=False, on_epoch=True, prog_bar=k == "loss")
-            if split == "train":
-                self.log(f"train/{k}", v, on_step=True, on_epoch=False)
+            meter.update(v.detach(), weight=batch_size)
+            self.log(f"{split}/{k}", meter, on_step=False, on_epoch=True, prog_bar=k == "loss")
+
+    def log_train(self, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Training terms, kept cheap because it runs every step: a running sum per term for the epoch
+        mean (`train/<term>_epoch`, reduced across ranks once, at epoch end), and the step values
+        (`train/<term>`) handed to Lightning only on the steps its loggers write (log_every_n_steps)."""
+        terms = {k: v.detach() for k, v in terms.items()}
+        self.last_train_terms = terms  # read by the FiniteLoss callback
+        for k, v in terms.items():
+            total, count = self._train_sums.get(k, (0.0, 0))
+            self._train_sums[k] = (total + v.float() * batch_size, count + batch_size)
+        connector = getattr(self.trainer, "_logger_connector", None)
+        if connector is None or connector.should_update_logs or self.trainer.fast_dev_run:
+            for k, v in terms.items():
+                self.log(f"train/{k}", v, on_step=True, on_epoch=False, prog_bar=k == "loss")
+
+    def on_train_epoch_end(self) -> None:
+        sums, self._train_sums = self._train_sums, {}
+        for k, (total, count) in sums.items():
+            self.log(f"train/{k}_epoch", total / count, on_step=False, on_epoch=True, sync_dist=True)
 
     def training_step(self, batch, batch_idx):
         terms = self.loss(batch)
@@ -112,8 +131,23 @@ class AutoencoderModule(pl.LightningModule):
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_factory(opt), "interval": "epoch"}}
 
-    # -- checkpoints carry the config that built them ---------------------------------------------
+    # -- checkpoints carry the config that built them, and the random state ------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from lightning_ae import __version__
 
         checkpoint["lightning_ae"] = {"version": __version__, "config": self.run_config}
+        # so that a resumed run draws the same noise (ε, α, z, corruptions) as an uninterrupted one
+        checkpoint["rng_state"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resume_rng = checkpoint.get("rng_state")  # applied once training restarts, see below
+
+    def on_train_start(self) -> None:
+        """Restore the random state after the sanity-check validation, which draws noise of its own."""
+        state, self._resume_rng = getattr(self, "_resume_rng", None), None
+        if state:
+            torch.set_rng_state(state["cpu"])
+            if "cuda" in state and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,84 @@
+"""ACAI's interpolation metrics on the synthetic lines (Berthelot et al., ICLR 2019, §4.1).
+
+A perfect interpolation between two lines is a line rotating at constant speed from one angle to the other.
+For every decoded image we find the nearest of 10,000 true lines (evenly spaced angles over [0, 2π),
+rendered by `datamodules.lines.render_lines`, mapped to [-1, 1]) by cosine similarity:
+
+- mean_distance: the cosine distance (1 − cos) to that nearest line, averaged over every image of every
+  path (the paper prints it ×10⁻³).
+- smoothness: per path, the nearest lines' angles unwrapped along the path (steps of at most π), then
+  max_n |Δθ_n| / |θ_last − θ_first| − 1/(N − 1); averaged over paths. A path whose two ends map to the same
+  true line has no direction to move in and is left out of this mean (NaN if every path is).
+
+Both are 0 for a perfect interpolation; a cross-fade scores > 0 on both (its images are no lines, and its
+nearest line jumps from one end's angle to the other's half-way).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from datamodules.lines import render_lines
+
+N_TRUE_LINES = 10_000
+
+
+@lru_cache(maxsize=2)
+def true_lines(size: int, n: int = N_TRUE_LINES) -> tuple[torch.Tensor, torch.Tensor]:
+    """(angles [n], unit-norm flattened images [n, size²] in [-1, 1] before normalising)."""
+    angles = torch.arange(n, dtype=torch.float64) * (2 * math.pi / n)
+    images = render_lines(angles, size).double().flatten(1) * 2 - 1  # float64: neighbours differ by ~1e-6
+    return angles, torch.nn.functional.normalize(images, dim=1)
+
+
+def nearest_lines(images: torch.Tensor, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """For images [M, 1, H, W] in [-1, 1]: (cosine distance to the nearest true line [M], its angle [M])."""
+    h, w = images.shape[-2:]
+    if h != w:
+        raise ValueError(f"lines images are square, got {h}x{w}")
+    angles, bank = true_lines(h)
+    flat = torch.nn.functional.normalize(images.detach().cpu().double().flatten(1), dim=1)
+    dist, angle = [], []
+    for part in flat.split(chunk):
+        sim, idx = (part @ bank.T).max(1)
+        dist.append((1 - sim).clamp(min=0))
+        angle.append(angles[idx])
+    return torch.cat(dist), torch.cat(angle)
+
+
+def lines_metrics(paths: torch.Tensor) -> dict[str, float]:
+    """paths [P, N, 1, H, W] in [-1, 1] (N images per interpolation, ends included) → both metrics."""
+    if paths.dim() != 5 or paths.shape[1] < 3:
+        raise ValueError(f"expected paths [P, N >= 3, 1, H, W], got {tuple(paths.shape)}")
+    p, n = paths.shape[:2]
+    dist, angle = nearest_lines(paths.flatten(0, 1))
+    theta = np.unwrap(angle.view(p, n).numpy(), axis=1)
+    span = np.abs(theta[:, -1] - theta[:, 0])
+    moved = span > 1e-9
+    steps = np.abs(np.diff(theta, axis=1)).max(1)
+    smooth = steps[moved] / span[moved] - 1.0 / (n - 1)
+    return {"mean_distance": float(dist.mean()), "smoothness": float(smooth.mean()) if moved.any() else math.nan}
+
+
+@torch.no_grad()
+def interpolation_paths(model, x_test: torch.Tensor, pairs: int = 256, steps: int = 16, seed: int = 0,
+                        batch: int = 64) -> torch.Tensor:
+    """Interpolate `pairs` random test pairs with `model.interpolate`: [pairs, steps, C, H, W] on the CPU.
+
+    Pairs are drawn from `seed` (two disjoint halves of a permutation); ends are included (the model's
+    `interpolate` decodes the codes at α = 0 and 1).
+    """
+    if len(x_test) < 2 * pairs:
+        raise ValueError(f"need {2 * pairs} test images for {pairs} pairs, got {len(x_test)}")
+    order = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(seed))
+    a, b = x_test[order[:pairs]], x_test[order[pairs : 2 * pairs]]
+    was_training = model.training
+    model.eval()
+    device = getattr(model, "device", torch.device("cpu"))
+    out = [model.interpolate(a[i : i + batch].to(device), b[i : i + batch].to(device), steps=steps).float().cpu()
+           for i in range(0, pairs, batch)]
+    model.train(was_training)
+    return torch.cat(out)

@@ -1,0 +1,129 @@
+"""VAE-GAN: autoencoding beyond pixels with a learned similarity metric (Larsen et al., ICML 2016).
+
+A VAE whose reconstruction error is measured on a hidden layer of a GAN discriminator (Dis_l), and whose
+decoder doubles as the GAN generator. With z ~ q(z|x) = N(μ, σ²), x̃ = Dec(z), z_p ~ N(0, I), x_p = Dec(z_p):
+
+    L_prior = KL(q(z|x) ‖ N(0, I))                                                  (eq. 6)
+    L_llike = ½‖Dis_l(x) − Dis_l(x̃)‖²   (Gaussian log-likelihood on the features, up to a constant; eq. 8)
+    L_GAN   = log D(x) + log(1 − D(x_p)) + log(1 − D(x̃))                           (eq. 9, prior samples too)
+
+Training (manual optimization, three optimizers, Algorithm 1), one batch:
+  1. encoder       on L_prior + L_llike
+  2. decoder       on γ·L_llike + (the GAN's generator loss: D should call x̃ and x_p real)
+  3. discriminator on −L_GAN as binary cross-entropy: x real, x̃ and x_p fake
+The paper writes the decoder's GAN part as −L_GAN; we use the usual non-saturating form
+(−log D(x̃) − log D(x_p)), which has the same fixed point and does not stall early. γ = `gamma` weighs
+reconstruction against fooling the discriminator. All three blocks use the batch's one forward pass
+(each network is updated only by its own block, so later blocks see the earlier weights, as in Algorithm 1);
+each is zero_grad → manual_backward → step under `toggled_optimizer`.
+
+`trainer.global_step` counts optimizer steps: 3 per batch, so `trainer.max_steps=3000` trains 1000 batches.
+
+Logged: train/prior, train/llike, train/encoder, train/decoder_gan, train/decoder, train/discriminator.
+val/test: loss = pixel reconstruction NLL of Dec(μ) under the data likelihood (stable across epochs, unlike
+the feature-space terms, which move with the discriminator), kl, llike, discriminator.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from lightning_ae.nets.gan import Discriminator
+
+from .adversarial import ManualOptimization
+from .base import AutoencoderModule
+from .vae import VAE
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class VAEGAN(ManualOptimization, AutoencoderModule):
+    loss_terms = ("loss", "kl", "llike", "discriminator")
+    can_sample = True
+
+    def __init__(self, net, gamma: float = 1.0, disc_features: int = 256, lr: float | None = None,
+                 decoder_optimizer=None, discriminator_optimizer=None, decoder_scheduler=None,
+                 discriminator_scheduler=None, grad_clip: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.automatic_optimization = False
+        self.gamma, self.lr, self.grad_clip = gamma, lr, grad_clip
+        self.factories = [self.optimizer_factory, decoder_optimizer or self.optimizer_factory,
+                          discriminator_optimizer or self.optimizer_factory]
+        self.scheduler_factories = [self.scheduler_factory, *(s if callable(s) else None
+                                                     for s in (decoder_scheduler, discriminator_scheduler))]
+        self.encoder = net.encoder(self.shape, 2 * self.latent_dim)
+        self.decoder = net.decoder(self.latent_dim, self.shape)
+        self.discriminator = Discriminator(net, self.shape, disc_features)
+
+    def posterior(self, x):
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(-30.0, 20.0)
+
+    def encode(self, x):
+        return self.posterior(x)[0]
+
+    def decode(self, z):
+        return self.likelihood.mean(self.decoder(z))
+
+    def sample(self, n):
+        return self.decode(torch.randn(n, self.latent_dim, device=self.device))
+
+    @staticmethod
+    def llike(f_real, f_fake):
+        return 0.5 * (f_real.float() - f_fake.float()).pow(2).sum(1).mean()
+
+    # -- the training story ----------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        opt_enc, opt_dec, opt_dis = self.optimizers()
+        z_p = torch.randn(len(x), self.latent_dim, device=x.device)
+
+        with self.toggled_optimizer(opt_enc):  # 1. encoder on L_prior + L_llike
+            mu, logvar = self.posterior(x)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            f_real = self.discriminator(x)[1].detach()
+            prior = VAE.kl(mu, logvar).mean()
+            llike = self.llike(f_real, self.discriminator(self.decode(z))[1])
+            opt_enc.zero_grad()
+            self.manual_backward(prior + llike)
+            opt_enc.step()
+
+        with self.toggled_optimizer(opt_dec):  # 2. decoder on γ·L_llike + generator loss
+            x_tilde, x_p = self.decode(z.detach()), self.decode(z_p)
+            logit_tilde, f_tilde = self.discriminator(x_tilde)
+            decoder_gan = _bce(logit_tilde, 1.0) + _bce(self.discriminator(x_p)[0], 1.0)
+            decoder_loss = self.gamma * self.llike(f_real, f_tilde) + decoder_gan
+            opt_dec.zero_grad()
+            self.manual_backward(decoder_loss)
+            opt_dec.step()
+
+        with self.toggled_optimizer(opt_dis):  # 3. discriminator on L_GAN: x real; x̃, x_p fake
+            disc_loss = self.discriminator_loss(x, x_tilde.detach(), x_p.detach())
+            opt_dis.zero_grad()
+            self.manual_backward(disc_loss)
+            opt_dis.step()
+
+        self.log_train({"prior": prior, "llike": llike, "encoder": prior + llike, "decoder_gan": decoder_gan,
+                        "decoder": decoder_loss, "discriminator": disc_loss}, len(x))
+
+    def discriminator_loss(self, x, x_tilde, x_p):
+        return (_bce(self.discriminator(x)[0], 1.0) + _bce(self.discriminator(x_tilde)[0], 0.0)
+                + _bce(self.discriminator(x_p)[0], 0.0))
+
+    def loss(self, batch):
+        x, _ = batch
+        mu, logvar = self.posterior(x)
+        out = self.decoder(mu)
+        x_tilde, x_p = self.likelihood.mean(out), self.sample(len(x))
+        return {"loss": self.likelihood.nll(out, x).mean(), "kl": VAE.kl(mu, logvar).mean(),
+                "llike": self.llike(self.discriminator(x)[1], self.discriminator(x_tilde)[1]),
+                "discriminator": self.discriminator_loss(x, x_tilde, x_p)}
+
+    def configure_optimizers(self):
+        kw = {} if self.lr is None else {"lr": self.lr}
+        nets = (self.encoder, self.decoder, self.discriminator)
+        opts = [make(net.parameters(), **kw) for make, net in zip(self.factories, nets)]
+        return self.with_schedulers(opts, self.scheduler_factories)

@@ -1,0 +1,113 @@
+"""VQ-VAE (van den Oord, Vinyals, Kavukcuoglu, "Neural Discrete Representation Learning", NeurIPS 2017).
+
+    z_e = E(x) ∈ R^{D×h×w},   k*_ij = argmin_k ‖z_e,ij − e_k‖²,   z_q,ij = e_{k*_ij},   x̂ = D(z_q)
+    loss = −log p(x | z_q) + ‖sg[z_e] − z_q‖² + β‖z_e − sg[z_q]‖²                         (eq. 3)
+
+with the straight-through gradient (z_q's gradient is copied to z_e). With `ema: true` the codebook term is
+dropped and the codebook follows exponential moving averages of its assigned encoder outputs (appendix
+A.1, decay 0.99). Each term is per image (summed over pixels or grid positions), averaged over the batch.
+Quantiser, EMA, dead-code restarts, float32 numerics and the DDP sync: `lightning_ae.nets.vq`.
+
+Logs: train/val/test `loss`, `recon`, `codebook`, `commitment`, and `perplexity` = exp(H) of code use and
+`dead_codes` = share of codes unused — per training batch (dead = EMA usage below threshold), over the
+whole split for val and test (counts summed over processes).
+
+A VQ-VAE alone cannot sample: train `model=vqvae_prior model.vqvae_ckpt=<this run>/checkpoints/last.ckpt`
+(a PixelCNN over the code grid) and sample from that.
+"""
+from __future__ import annotations
+
+import torch
+
+from lightning_ae.errors import UserError
+from lightning_ae.metrics.codebook import usage_from_counts
+from lightning_ae.nets.vq import VectorQuantizer
+
+from .base import AutoencoderModule
+
+
+class VQVAE(AutoencoderModule):
+    loss_terms = ("loss", "recon", "codebook", "commitment")
+
+    def __init__(self, net, num_codes: int = 512, beta: float = 0.25, ema: bool = True, decay: float = 0.99,
+                 restart_dead: bool = True, dead_threshold: float = 0.1, **kwargs):
+        super().__init__(**kwargs)  # latent_dim = D, the size of one code vector
+        if not hasattr(net, "grid"):
+            raise UserError("model=vqvae needs a net with a spatial latent grid; use model/net=vq")
+        if int(num_codes) < 2:
+            raise UserError(f"model.num_codes must be at least 2, got {num_codes}")
+        self.num_codes, self.beta = int(num_codes), float(beta)
+        self.encoder = net.encoder(self.shape, self.latent_dim)
+        self.decoder = net.decoder(self.latent_dim, self.shape)
+        self.quantizer = VectorQuantizer(self.num_codes, self.latent_dim, ema=ema, decay=decay,
+                                         restart_dead=restart_dead, dead_threshold=dead_threshold)
+        self.grid = net.grid(self.shape)
+        self.register_buffer("split_counts", torch.zeros(self.num_codes), persistent=False)
+        self._indices: torch.Tensor | None = None
+
+    # -- interface ------------------------------------------------------------------------------
+    def code_indices(self, x: torch.Tensor) -> torch.Tensor:
+        """Images → code indices [B, h, w] (LongTensor)."""
+        return self.quantizer.indices(self.encoder(x))
+
+    def encode(self, x):
+        """Images → quantised grid z_q [B, D, h, w] (no codebook update, whatever the mode)."""
+        return self.quantizer.lookup(self.code_indices(x)).to(x.dtype)
+
+    def decode(self, z):
+        return self.likelihood.mean(self.decoder(z))
+
+    def decode_indices(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.quantizer.lookup(idx))
+
+    def sample(self, n):
+        raise UserError("model=vqvae has no prior to sample from; train model=vqvae_prior "
+                        "model.vqvae_ckpt=<run dir>/checkpoints/last.ckpt and sample from that")
+
+    # -- training story -------------------------------------------------------------------------
+    def loss(self, batch):
+        x, _ = batch
+        q = self.quantizer(self.encoder(x))
+        self._indices = q["indices"]
+        recon = self.likelihood.nll(self.decoder(q["z_q"]), x).mean()
+        codebook, commitment = q["codebook"].mean(), q["commitment"].mean()
+        loss = recon + codebook + self.beta * commitment
+        return {"loss": loss, "recon": recon, "codebook": codebook, "commitment": commitment}
+
+    def _counts(self) -> torch.Tensor:
+        return torch.bincount(self._indices.reshape(-1), minlength=self.num_codes).float()
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        n = len(batch[0])
+        figures = {"perplexity": usage_from_counts(self._counts())["perplexity"],
+                   "dead_codes": self.quantizer.dead().float().mean()}
+        self.log_train(figures, n)  # per step, and the epoch mean as train/<k>_epoch
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        super().validation_step(batch, batch_idx)
+        self.split_counts += self._counts()
+
+    def test_step(self, batch, batch_idx):
+        super().test_step(batch, batch_idx)
+        self.split_counts += self._counts()
+
+    def _log_usage(self, split: str) -> None:
+        counts = self.trainer.strategy.reduce(self.split_counts.clone(), reduce_op="sum")
+        usage = usage_from_counts(counts)
+        self.log(f"{split}/perplexity", usage["perplexity"], sync_dist=True)  # equal on every rank already
+        self.log(f"{split}/dead_codes", usage["dead_share"], sync_dist=True)
+        self.split_counts.zero_()
+
+    def on_validation_epoch_start(self):
+        self.split_counts.zero_()
+
+    def on_test_epoch_start(self):
+        self.split_counts.zero_()
+
+    def on_validation_epoch_end(self):
+        self._log_usage("val")
+
+    def on_test_epoch_end(self):
+        self._log_usage("test")

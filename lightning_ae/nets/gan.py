@@ -1,0 +1,51 @@
+"""Networks of the adversarial variants: VAE-GAN's image discriminator, ALAE's mapping and latent discriminator.
+
+The image-side networks come from the ordinary net specs (`conf/model/net/*.yaml`), so every adversarial
+model runs on MLPs, the stride-2 `Conv` spec or ACAI's net alike:
+- VAE-GAN's discriminator is `spec.encoder(shape, features)` (its last layer is the "hidden layer l" whose
+  activations measure reconstruction, Larsen et al. 2016 §2.2) followed by a leaky ReLU and a linear logit.
+- ALAE's encoder E and generator G are `spec.encoder(shape, latent)` / `spec.decoder(latent, shape)`;
+  `conf/model/net/alae_mlp.yaml` is the paper's MNIST MLP (784-1024-1024-50, leaky ReLU 0.2) and
+  `alae_conv.yaml` a convolutional pair for 32×32 and larger images.
+- ALAE's mapping F (z → w) and latent discriminator D (w → score) are small MLPs built by `mlp`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import activation
+
+
+def mlp(sizes: list[int], act: str = "leaky_relu") -> nn.Sequential:
+    """Linear layers through `sizes` with `act` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+class Discriminator(nn.Module):
+    """Image → (logit [B], features [B, F]); the features are the layer VAE-GAN's L_llike compares."""
+
+    def __init__(self, spec, shape, features: int = 256, act: str = "leaky_relu"):
+        super().__init__()
+        self.features = spec.encoder(shape, features)
+        self.head = nn.Sequential(activation(act), nn.Linear(features, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return self.head(f).squeeze(1), f
+
+
+class Critic(nn.Module):
+    """Image → one score per image: a net spec's encoder with its outputs averaged (ACAI's critic, §3)."""
+
+    def __init__(self, spec, shape, width: int):
+        super().__init__()
+        self.body = spec.encoder(shape, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).float().mean(1)

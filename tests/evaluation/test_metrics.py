@@ -1,0 +1,175 @@
+"""Each evaluation metric against a case whose answer is known in advance."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_ae.evaluation import reconstruction as rec
+from lightning_ae.evaluation.likelihood import likelihood_metrics
+from lightning_ae.evaluation.representation import cluster_accuracy, kmeans_accuracy, linear_probe_accuracy
+
+
+def images(n=12, c=1, h=16, w=16, seed=0):
+    return torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+# -- reconstruction ---------------------------------------------------------------------------------
+def test_identical_images_give_infinite_psnr_and_unit_ssim():
+    x = images()
+    m = rec.reconstruction_metrics(lambda b: b.clone(), x, (0.0, 1.0), batch_size=5)
+    assert m["mse"] == 0 and m["sse"] == 0
+    assert math.isinf(m["psnr"]) and m["psnr"] > 0
+    assert m["ssim"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_psnr_and_sse_match_their_definitions_in_unit_range():
+    x = images(h=8, w=8)  # smaller than the 11-px SSIM window: the window shrinks
+    y = (x + 0.1).clamp(0, 1)
+    m = rec.reconstruction_metrics(lambda b: (b + 0.1).clamp(0, 1), x, (0.0, 1.0))
+    per_image_mse = (y - x).pow(2).flatten(1).mean(1)
+    assert m["sse"] == pytest.approx(float((y - x).pow(2).flatten(1).sum(1).mean()), rel=1e-5)
+    assert m["psnr"] == pytest.approx(float((10 * torch.log10(1 / per_image_mse)).mean()), rel=1e-5)
+    assert 0 < m["ssim"] < 1
+    # the same images stored in [-1, 1] score the same: metrics work in [0, 1] units
+    m2 = rec.reconstruction_metrics(lambda b: (b + 0.2).clamp(-1, 1), x * 2 - 1, (-1.0, 1.0))
+    assert m2["sse"] == pytest.approx(m["sse"], rel=1e-5) and m2["psnr"] == pytest.approx(m["psnr"], rel=1e-5)
+
+
+def test_pca_baseline_reproduces_sklearns_error():
+    from sklearn.decomposition import PCA
+
+    train, test = images(200, seed=1), images(50, seed=2)
+    got = rec.pca_baseline(train, test, components=10, value_range=(0.0, 1.0))
+    pca = PCA(n_components=10).fit(train.flatten(1).double().numpy())
+    t = test.flatten(1).double().numpy()
+    want = ((t - pca.inverse_transform(pca.transform(t))) ** 2).sum(1).mean()
+    assert got["sse"] == pytest.approx(want, rel=1e-4)
+    assert got["components"] == 10
+
+
+def test_pca_reconstructs_data_in_its_subspace_exactly():
+    g = torch.Generator().manual_seed(0)
+    basis, mean = torch.randn(3, 64, generator=g), torch.rand(64, generator=g)
+    data = (torch.randn(120, 3, generator=g) @ basis + mean).view(120, 1, 8, 8) * 0.1
+    got = rec.pca_baseline(data[:100], data[100:], components=3, value_range=(0.0, 1.0))
+    assert got["sse"] < 1e-10
+
+
+def test_denoising_psnr_of_input_and_output():
+    x = images()
+    corrupt = lambda b: (b + 0.1).clamp(0, 1)  # noqa: E731
+    perfect = rec.denoising_metrics(corrupt, lambda c: x.clone(), x, (0, 1), batch_size=len(x))  # an oracle
+    assert math.isfinite(perfect["psnr_input"]) and perfect["psnr_input"] > 0
+    assert math.isinf(perfect["psnr_output"]) and perfect["ssim_output"] == pytest.approx(1.0, abs=1e-5)
+    identity = rec.denoising_metrics(corrupt, lambda c: c, x, (0, 1))
+    assert identity["psnr_output"] == pytest.approx(identity["psnr_input"])  # doing nothing changes nothing
+    clean = rec.denoising_metrics(lambda b: b, lambda c: c, x, (0, 1))
+    assert math.isinf(clean["psnr_input"]) and math.isinf(clean["psnr_output"])
+
+
+# -- likelihood -------------------------------------------------------------------------------------
+class GaussianToy:
+    """p(z) = N(0, 1), p(x|z) = N(z, 1) per pixel-free 1-d x, so p(x) = N(0, 2) exactly.
+    q(z|x) = N(a·x, s²): the true posterior for a = 1/2, s² = 1/2."""
+
+    def __init__(self, a=0.5, s2=0.5):
+        self.a, self.s2 = a, s2
+
+    def log_weights(self, x, k=1):
+        x = x.view(-1).double()
+        z = self.a * x + math.sqrt(self.s2) * torch.randn(k, len(x), dtype=torch.float64)
+        normal = lambda v, m, var: -0.5 * ((v - m) ** 2 / var + math.log(2 * math.pi * var))  # noqa: E731
+        return normal(x, z, 1.0) + normal(z, 0.0, 1.0) - normal(z, self.a * x, self.s2)
+
+    @staticmethod
+    def true_nll(x):
+        return float((0.5 * (x.view(-1).double() ** 2 / 2 + math.log(2 * math.pi * 2))).mean())
+
+
+def test_is_nll_equals_negative_elbo_for_one_sample():
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 1, 1)
+    m = likelihood_metrics(GaussianToy(a=0.2, s2=2.0).log_weights, x, k=1)
+    assert m["nll_is"] == pytest.approx(m["neg_elbo"], rel=1e-12)
+    assert m["nll_is_bpd"] == pytest.approx(m["nll_is"] / math.log(2))  # D = 1 dimension
+
+
+def test_is_nll_is_below_the_elbo_and_tends_to_the_true_nll():
+    torch.manual_seed(0)
+    x = torch.randn(256, 1, 1, 1)
+    toy = GaussianToy(a=0.2, s2=2.0)  # a poor posterior: the ELBO is loose
+    m = likelihood_metrics(toy.log_weights, x, k=2000, chunk=500, batch_size=64)
+    assert m["nll_is"] <= m["neg_elbo"]
+    assert m["nll_is"] == pytest.approx(GaussianToy.true_nll(x), abs=0.02)
+    assert m["neg_elbo"] > GaussianToy.true_nll(x) + 0.1
+
+
+def test_exact_posterior_makes_both_estimates_exact():
+    x = torch.randn(32, 1, 1, 1)
+    m = likelihood_metrics(GaussianToy().log_weights, x, k=5)
+    assert m["neg_elbo"] == pytest.approx(GaussianToy.true_nll(x), rel=1e-6)
+    assert m["nll_is"] == pytest.approx(GaussianToy.true_nll(x), rel=1e-6)
+
+
+def test_vae_is_nll_not_above_elbo_on_average():
+    from lightning_ae.models.vae import VAE
+    from lightning_ae.nets import MLP
+
+    torch.manual_seed(0)
+    vae = VAE(net=MLP([32]), shape=[1, 8, 8], latent_dim=4).eval()
+    x = torch.rand(40, 1, 8, 8).bernoulli()
+    one = likelihood_metrics(vae.log_weights, x, k=1)
+    assert one["nll_is"] == pytest.approx(one["neg_elbo"], rel=1e-9)
+    many = likelihood_metrics(vae.log_weights, x, k=32, chunk=8)
+    assert many["nll_is"] <= many["neg_elbo"]
+    assert many["neg_elbo_bpd"] == pytest.approx(many["neg_elbo"] / (64 * math.log(2)))
+
+
+def test_labels_reach_a_log_weights_that_takes_them():
+    seen = {}
+
+    def log_weights(x, k=1, y=None):
+        seen["y"] = y
+        return torch.zeros(k, len(x))
+
+    likelihood_metrics(log_weights, torch.rand(6, 1, 2, 2), y=torch.arange(6), k=3)
+    assert seen["y"] is not None and seen["y"].tolist() == list(range(6))
+
+
+# -- representation ---------------------------------------------------------------------------------
+def test_hungarian_accuracy_of_a_permuted_labelling_is_one():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 500)
+    perm = rng.permutation(10)
+    assert cluster_accuracy(labels, perm[labels]) == 1.0
+    assert cluster_accuracy(labels, perm[labels] + 100) == 1.0  # cluster ids need not be 0..k-1
+
+
+def test_hungarian_accuracy_counts_the_best_one_to_one_mapping():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    clusters = np.array([5, 5, 5, 5, 7, 7])  # cluster 5 ↔ class 0 (3 right), 7 ↔ 1 (2 right)
+    assert cluster_accuracy(labels, clusters) == pytest.approx(5 / 6)
+    assert cluster_accuracy(labels, np.zeros(6)) == pytest.approx(0.5)  # one cluster can match one class
+
+
+def separated(n=300, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % k
+    centres = torch.randn(k, 5, generator=g) * 20
+    return centres[y] + torch.randn(n, 5, generator=g), y
+
+
+def test_kmeans_and_probe_are_perfect_on_separated_classes():
+    z, y = separated()
+    assert kmeans_accuracy(z, y, k=3) == 1.0
+    assert linear_probe_accuracy(z[:200], y[:200], z[200:], y[200:]) == 1.0
+
+
+def test_probe_and_kmeans_are_near_chance_on_noise():
+    g = torch.Generator().manual_seed(1)
+    z, y = torch.randn(600, 5, generator=g), torch.randint(0, 4, (600,), generator=g)
+    assert linear_probe_accuracy(z[:400], y[:400], z[400:], y[400:]) < 0.45
+    assert kmeans_accuracy(z, y, k=4) < 0.45

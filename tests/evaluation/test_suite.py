@@ -1,0 +1,147 @@
+"""The suite picks its parts from what a model can do (duck typing), with small fake models."""
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from datamodules import DigitsDataModule, LinesDataModule
+from lightning_ae.evaluation.suite import evaluate, settings
+
+
+class FakeAE(nn.Module):
+    """The interface every model has: encode / decode / reconstruct (a linear 8-d code)."""
+
+    def __init__(self, shape=(1, 8, 8), latent=8):
+        super().__init__()
+        d = shape[0] * shape[1] * shape[2]
+        torch.manual_seed(0)
+        self.shape, self.enc, self.dec = shape, nn.Linear(d, latent), nn.Linear(latent, d)
+
+    def encode(self, x):
+        return self.enc(x.flatten(1))
+
+    def decode(self, z):
+        return self.dec(z).view(-1, *self.shape)
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x))
+
+
+class WithLikelihood(FakeAE):
+    def log_weights(self, x, k=1):
+        return -torch.rand(k, len(x)) - 10.0
+
+
+class WithSamples(FakeAE):
+    can_sample = True
+
+    def sample(self, n):
+        return torch.rand(n, *self.shape)
+
+
+class WithCorruption(FakeAE):
+    def corrupt(self, x):
+        return x + 0.3 * torch.randn_like(x)
+
+
+class WithBits(FakeAE):
+    def hash_codes(self, x):
+        return self.encode(x) > 0
+
+
+class WithCodes(FakeAE):
+    num_codes = 16
+
+    def code_indices(self, x):
+        return (x.flatten(1)[:, :4] * 15).round().long()  # 4 codes per image from 16
+
+
+class Conditional(FakeAE):
+    def encode(self, x, y=None):
+        assert y is not None, "the suite passes labels to methods that take them"
+        return super().encode(x) + y[:, None].float()
+
+    def reconstruct(self, x, y=None):
+        return self.decode(self.encode(x, y))
+
+
+def fast(**overrides):
+    return settings("fast", overrides)
+
+
+def parts(metrics):
+    return {k.split("/")[0] for k in metrics}
+
+
+def test_every_model_gets_reconstruction_representation_and_pca(digits):
+    m = evaluate(FakeAE(), digits, fast(), device="cpu")
+    assert parts(m) == {"recon", "baseline_pca", "probe"}
+    assert m["baseline_pca/components"] == 8  # as many components as the code has numbers
+    assert 0 <= m["probe/linear_acc"] <= 1 and 0 <= m["probe/kmeans_acc"] <= 1
+
+
+@pytest.mark.parametrize("model, part", [
+    (WithLikelihood(), "likelihood"), (WithCorruption(), "denoise"), (WithBits(), "hash"), (WithCodes(), "vq"),
+])
+def test_declared_abilities_switch_their_parts_on(model, part, digits):
+    m = evaluate(model, digits, fast(), device="cpu")
+    assert part in parts(m)
+    if part == "likelihood":
+        assert 10 <= m["likelihood/nll_is"] <= m["likelihood/neg_elbo"] <= 11
+    if part == "hash":
+        assert m["hash/bits"] == 8 and {"baseline_pca_sign", "baseline_lsh"} <= parts(m)
+        assert 0 <= m["hash/precision_at_k"] <= 1
+    if part == "vq":
+        assert 1 <= m["vq/perplexity"] <= 16 and 0 <= m["vq/dead_share"] < 1
+
+
+def test_samples_get_a_classifier_fid_labelled_as_such(digits, fid_cache):
+    m = evaluate(WithSamples(), digits, fast(parts={"fid": True}, cache_dir=str(fid_cache)), device="cpu")
+    assert "fid/classifier" in m and "fid/inception" not in m and m["fid/classifier"] > 0
+
+
+def test_parts_can_be_switched_off(digits):
+    m = evaluate(WithLikelihood(), digits, fast(parts={"likelihood": False, "representation": False}), device="cpu")
+    assert parts(m) == {"recon", "baseline_pca"}
+
+
+def test_labels_reach_methods_that_take_them(digits):
+    m = evaluate(Conditional(), digits, fast(), device="cpu")
+    assert "recon/mse" in m and "probe/linear_acc" in m
+
+
+def test_lines_data_gets_the_interpolation_metrics(monkeypatch):
+    calls = {}
+
+    def interpolation_paths(model, x_test, pairs=256, steps=16):
+        calls["paths"] = (pairs, steps)
+        return torch.zeros(pairs, steps, 1, 32, 32)
+
+    fake = types.SimpleNamespace(interpolation_paths=interpolation_paths,
+                                 lines_metrics=lambda paths: {"mean_distance": 0.0, "smoothness": 0.0})
+    monkeypatch.setitem(sys.modules, "lightning_ae.metrics.lines", fake)
+    lines = LinesDataModule(train_size=64, test_size=32, channels=1, height=32, width=32, num_classes=16,
+                            value_range=(-1.0, 1.0), val_size=16)
+    m = evaluate(FakeAE(shape=(1, 32, 32)), lines, fast(), device="cpu")
+    assert calls["paths"] == (16, 16) and m["lines/mean_distance"] == 0.0 and "lines/smoothness" in m
+
+
+def test_a_metrics_module_missing_from_this_version_is_skipped(monkeypatch, digits):
+    monkeypatch.setitem(sys.modules, "lightning_ae.metrics.codebook", None)  # as if never written
+    m = evaluate(WithCodes(), digits, fast(), device="cpu")
+    assert "recon/mse" in m and "vq" not in parts(m)
+
+
+def test_unlabelled_data_skips_label_based_parts(digits):
+    class Unlabelled(DigitsDataModule):
+        def load(self):
+            data = super().load()
+            return {k: (x, None) for k, (x, _) in data.items()}
+
+    dm = Unlabelled(channels=1, height=8, width=8, num_classes=0, val_size=150, test_size=297)
+    m = evaluate(WithSamples(), dm, fast(parts={"fid": True}), device="cpu")
+    assert parts(m) == {"recon", "baseline_pca"}

@@ -1,0 +1,79 @@
+"""ACAI: its conv net fits every image size, the lines recipe composes and runs, DDP on 2 CPU processes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from lightning_ae.errors import UserError
+from lightning_ae.nets.acai import ACAINet
+from tests.conftest import compose_cfg, only_run_dir, run_cfg, run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("shape, scales, grid", [((1, 8, 8), 1, (4, 4)), ((1, 28, 28), 3, (4, 4)),
+                                                  ((3, 32, 32), 3, (4, 4)), ((3, 16, 24), 2, (4, 6))])
+def test_net_round_trips_every_size(shape, scales, grid):
+    net = ACAINet(depth=4)
+    assert net.layout(shape)[0] == scales and net.layout(shape)[2] == grid
+    enc, dec = net.encoder(shape, 32), net.decoder(32, shape)
+    z = enc(torch.randn(2, *shape))
+    assert z.shape == (2, 32) and dec(z).shape == (2, *shape)
+
+
+def test_latent_is_the_paper_grid_when_sizes_divide():
+    enc = ACAINet(depth=4, latent_size=2).encoder((1, 32, 32), 64)  # 16 channels on 2x2: no linear layer
+    assert not any(isinstance(m, torch.nn.Linear) for m in enc.modules())
+    assert sum(isinstance(m, torch.nn.AvgPool2d) for m in enc.modules()) == 4
+
+
+def test_size_the_depth_cannot_divide_is_a_user_error():
+    with pytest.raises(UserError, match="not divisible"):
+        ACAINet(scales=3, pad=False).encoder((1, 28, 28), 16)
+
+
+def test_other_models_use_the_acai_net(make_cfg):
+    cfg = make_cfg("vae", "mnist", extra=["model/net=acai", "model.net.depth=4", "+evaluation.enabled=false"])
+    run_cfg(cfg)
+    assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/loss"] > 0
+
+
+def test_lines_experiment(make_cfg, tmp_path):
+    recipe = compose_cfg(["experiment=acai_lines"], tmp_path / "recipe")
+    assert recipe.data._target_.endswith("LinesDataModule") and recipe.model._target_.endswith("ACAI")
+    assert (recipe.model.lam, recipe.model.gamma, recipe.data.batch_size) == (0.5, 0.2, 64)
+    assert recipe.model.lr == recipe.model.critic_optimizer.lr == 1e-4
+    net = ACAINet(**{k: v for k, v in recipe.model.net.items() if k != "_target_"})
+    assert net.layout((1, 32, 32))[2] == (2, 2)
+    cfg = make_cfg("acai", "lines", extra=["experiment=acai_lines", "+evaluation.enabled=false"])  # tiny data
+    run_cfg(cfg)
+    assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/mse"] >= 0
+
+
+class WeightsAgree(pl.Callback):
+    """Each DDP rank writes a fingerprint of its weights at the end of fit (used by the 2-process test)."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def on_fit_end(self, trainer, pl_module):
+        flat = torch.cat([p.detach().flatten() for p in pl_module.parameters()])
+        torch.save({"weights": flat, "global_step": trainer.global_step, "batches": trainer.num_training_batches},
+                   self.path / f"rank{trainer.global_rank}.pt")
+
+
+@pytest.mark.slow
+def test_two_cpu_processes(tmp_path):
+    proc = run_cli(["model=acai", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=1",
+                    "data.batch_size=64", "trainer.enable_progress_bar=false", "+evaluation.enabled=false",
+                    "+callbacks.agree._target_=tests.models.test_acai.WeightsAgree", f"+callbacks.agree.path={tmp_path}"],
+                   cwd=tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert torch.equal(r0["weights"], r1["weights"])  # gradients were averaged across ranks at every step
+    assert r0["global_step"] == r1["global_step"] == 2 * r0["batches"]  # 2 optimizer steps per batch
+    assert "test/loss" in json.loads((only_run_dir(tmp_path / "outputs") / "metrics.json").read_text())

@@ -1,0 +1,233 @@
+"""NVAE: schedules, likelihood, gradients into every group, spectral state in checkpoints, precision, DDP.
+
+The fast_dev_run of `nvae` and `nvae_small` on every datamodule lives in test_smoke.py.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+
+from lightning_ae.errors import UserError
+from lightning_ae.models.nvae import NVAE, balance_kl, kl_warmup_coeff
+from lightning_ae.models.nvae_likelihood import LogisticMixture
+from lightning_ae.nets.nvae import SRConv2d, spectral_norms
+from tests.conftest import only_run_dir, run_cfg, run_cli
+
+SMALL = dict(channels=8, pre_blocks=2, pre_cells=1, scales=2, groups_per_scale=[2, 1], latent_per_group=4,
+             enc_cells=1, dec_cells=1, post_blocks=2, post_cells=1, expand=2)
+
+
+def small(shape, likelihood="bernoulli", **kw):
+    return NVAE(shape=shape, likelihood=likelihood, schedule_steps=100, **{**SMALL, **kw})
+
+
+def test_kl_warmup_follows_its_schedule():
+    total = 1000
+    betas = [kl_warmup_coeff(t, total, warmup=0.3, constant=0.0, minimum=1e-4) for t in range(total)]
+    assert betas[0] == pytest.approx(1e-4)
+    assert betas[150] == pytest.approx(0.5)
+    assert all(b == 1.0 for b in betas[300:])
+    assert all(a <= b for a, b in zip(betas, betas[1:]))
+    # a constant share first: held at the minimum until constant·T
+    assert kl_warmup_coeff(99, total, 0.3, constant=0.1, minimum=0.01) == pytest.approx(0.01)
+    assert kl_warmup_coeff(250, total, 0.3, constant=0.1, minimum=0.01) == pytest.approx(0.5)
+
+
+def test_kl_balancing_weights_groups_by_kl_per_variable():
+    kl = torch.tensor([[4.0, 1.0, 8.0], [2.0, 3.0, 8.0]], requires_grad=True)  # [B, groups]
+    alpha = torch.tensor([1.0, 1.0, 4.0])  # the third group is 4× larger
+    balanced, gamma = balance_kl(kl, alpha)
+    want = (kl.detach().mean(0) + 0.01) / alpha
+    assert torch.allclose(gamma, want / want.mean())
+    assert gamma.mean().item() == pytest.approx(1.0)
+    assert torch.allclose(balanced, (kl * gamma).sum(1))
+    balanced.sum().backward()  # γ is a constant: the gradient of each group's KL is its γ
+    assert torch.allclose(kl.grad, gamma.expand_as(kl))
+
+
+def test_training_loss_applies_warmup_balancing_and_spectral_terms(monkeypatch):
+    torch.manual_seed(0)
+    model = small((1, 28, 28), spectral_coeff=0.1)
+    x = torch.rand(4, 1, 28, 28).bernoulli()
+    model.train()
+    for beta in (1e-3, 0.5, 1.0):
+        monkeypatch.setattr(NVAE, "kl_coeff", lambda self: beta)
+        torch.manual_seed(1)
+        terms = model.loss((x, None))
+        assert terms["kl_coeff"].item() == pytest.approx(beta)
+        kl_groups = torch.stack([terms[f"kl_group_{i}"] for i in range(model.net.num_groups)])
+        assert kl_groups.sum().item() == pytest.approx(terms["kl"].item(), rel=1e-5)
+        assert terms["spectral"].item() > 0
+        kl_part = (terms["loss"] - terms["recon"] - 0.1 * terms["spectral"]).item() / beta
+        if beta == 1.0:  # after warm-up: the plain KL
+            assert kl_part == pytest.approx(terms["kl"].item(), rel=1e-3)
+        else:  # during warm-up: the balanced KL, Σ γ_l·KL_l with γ from balance_kl
+            want = (kl_groups * balance_kl(kl_groups.unsqueeze(0), model.kl_alpha)[1]).sum().item()
+            assert kl_part == pytest.approx(want, rel=1e-2)
+    model.eval()
+    terms = model.loss((x, None))
+    assert set(terms) == {"loss", "recon", "kl", "elbo"}
+    assert terms["loss"].item() == pytest.approx(terms["recon"].item() + terms["kl"].item(), rel=1e-5)
+
+
+def test_logged_kl_coefficient_follows_the_warmup_during_training(make_cfg):
+    """6 steps, warm-up over half of them: β = clamp(t / 3, 0.01, 1) is what train/kl_coeff logs."""
+    cfg = make_cfg("nvae_small", "digits", [
+        "trainer.max_epochs=1", "+trainer.limit_train_batches=6", "+trainer.limit_val_batches=1", "test=false",
+        "trainer.log_every_n_steps=1", "model.kl_warmup=0.5", "model.kl_constant=0", "model.kl_min=0.01",
+        "callbacks.image_grids=null", "logger=csv"], fast=False)
+    run_cfg(cfg)
+    import csv
+
+    rows = list(csv.DictReader(open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")))
+    logged = {int(r["step"]): float(r["train/kl_coeff"]) for r in rows if r.get("train/kl_coeff")}
+    assert logged == pytest.approx({t: min(max(t / 3, 0.01), 1.0) for t in range(6)})
+    groups = [k for k in rows[0] if k.startswith("train/kl_group_")]
+    assert len(groups) == 6 and "train/spectral" in rows[0]
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    model = small((1, 8, 8), lr_warmup=0.1, lr_min=1e-4)  # 100 schedule steps → 10 warm-up steps
+    factors = [model.lr_factor(t, lr=1e-2) for t in range(101)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert factors[100] == pytest.approx(1e-2)  # lr_min / lr
+    assert factors[55] == pytest.approx(1e-2 + (1 - 1e-2) * 0.5, rel=1e-6)  # half-way down the cosine
+
+
+def test_gradients_reach_every_latent_group():
+    torch.manual_seed(0)
+    model = small((1, 28, 28))
+    model.train()
+    terms = model.loss((torch.rand(4, 1, 28, 28).bernoulli(), None))
+    terms["recon"].backward()  # the reconstruction alone must depend on every group's posterior
+    for i, group in enumerate(model.net.dec):
+        grad = group["posterior"].weight.grad
+        assert grad is not None and grad.abs().sum() > 0, f"no gradient reaches group {i}'s posterior"
+        if i > 0:
+            assert group["prior"][1].weight.grad.abs().sum() > 0, f"no gradient reaches group {i}'s prior"
+    assert all(p.grad is not None for n, p in model.named_parameters() if "enc_tower" in n)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 16, 16), (3, 32, 32), (1, 20, 24)])
+def test_interface_pads_inside_and_returns_input_shapes(shape):
+    torch.manual_seed(0)
+    kind = "bernoulli" if shape[0] == 1 else "gaussian"  # gaussian data → discretised logistic mixture
+    model = small(shape, likelihood=kind).eval()
+    x = torch.rand(3, *shape)
+    if kind == "bernoulli":
+        x = x.bernoulli()
+    else:
+        x = (x * 255).round() / 255
+    with torch.no_grad():
+        assert model.reconstruct(x).shape == x.shape
+        assert model.sample(5, temperature=0.7).shape == (5, *shape)
+        z = model.encode(x)
+        assert z.shape == (3, model.latent_dim)
+        assert model.decode(z).shape == x.shape
+        lw = model.log_weights(x, k=6)
+        neg_elbo = model.loss((x, None))["loss"]
+    assert lw.shape == (6, 3) and torch.isfinite(lw).all()
+    # −E[log w] estimates the negative ELBO that the evaluation loss reports (one draw each here)
+    assert (-lw.mean()).item() == pytest.approx(neg_elbo.item(), rel=0.1)
+    assert model.sample(2).min() >= 0 and model.sample(2).max() <= 1
+
+
+@pytest.mark.parametrize("channels,bits", [(1, 2), (3, 1)])
+def test_discretised_logistic_mixture_is_a_distribution(channels, bits):
+    """exp(−nll) summed over every possible pixel value is 1 (incl. the channel-autoregressive shifts)."""
+    torch.manual_seed(0)
+    lik = LogisticMixture(channels, mixtures=3, bits=bits, value_range=(0.0, 1.0))
+    out = torch.randn(1, lik.params, 1, 1)
+    levels = torch.linspace(0, 1, 2**bits)
+    values = torch.tensor(list(itertools.product(levels.tolist(), repeat=channels)))  # every colour
+    x = values.view(-1, channels, 1, 1)
+    p = torch.exp(-lik.nll(out.expand(len(x), -1, -1, -1), x))
+    assert p.sum().item() == pytest.approx(1.0, abs=1e-4)
+    mean = lik.mean(out)
+    assert mean.shape == (1, channels, 1, 1) and 0 <= mean.min() and mean.max() <= 1
+
+
+def test_power_iteration_finds_the_largest_singular_value():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(SRConv2d(3, 8, 3), SRConv2d(8, 8, 3), SRConv2d(8, 8, 5, groups=8))
+    exact = sum(torch.linalg.matrix_norm(m.weight.flatten(1), 2) for m in net)
+    assert spectral_norms(net, iterations=200).item() == pytest.approx(exact.item(), rel=1e-3)
+
+
+def test_bad_hierarchy_is_a_user_error():
+    with pytest.raises(UserError, match="post_blocks"):
+        small((1, 28, 28), post_blocks=1)
+    with pytest.raises(UserError, match="groups_per_scale"):
+        small((1, 28, 28), groups_per_scale=[2, 2, 2])
+
+
+def test_spectral_state_round_trips_through_a_checkpoint_and_resume(make_cfg):
+    fit = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1", "test=false",
+           "callbacks.image_grids=null"]
+    cfg = make_cfg("nvae_small", "digits", fit, fast=False)
+    run_cfg(cfg)
+    ckpt_path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    state = ckpt["state_dict"]
+    model = hydra.utils.instantiate(cfg.model)
+    convs = {n: m for n, m in model.named_modules() if isinstance(m, SRConv2d)}
+    assert convs and all(f"{n}.sr_u" in state and f"{n}.sr_v" in state for n in convs)
+    assert not torch.equal(convs["net.stem"].sr_u, state["net.stem.sr_u"])  # a fresh model differs …
+    model.load_state_dict(state)
+    est_sum = exact_sum = 0.0
+    for n, m in convs.items():  # … the loaded one carries the trained power-iteration state
+        assert torch.equal(m.sr_u, state[f"{n}.sr_u"]) and torch.equal(m.sr_v, state[f"{n}.sr_v"])
+        w = m.weight.detach().flatten(1)
+        est, exact = (m.sr_u @ w @ m.sr_v).item(), torch.linalg.matrix_norm(w, 2).item()
+        assert est <= exact * (1 + 1e-4)  # unit u, v: a lower bound on σ_max
+        est_sum, exact_sum = est_sum + est, exact_sum + exact
+    assert est_sum >= 0.8 * exact_sum  # 13 power steps in: most of the way there
+    assert spectral_norms(model.net, update=False).item() == pytest.approx(est_sum, rel=1e-4)
+    # resuming continues from the checkpoint's step with that state
+    resume = make_cfg("nvae_small", "digits",
+                      [*fit, "trainer.max_epochs=2", f"ckpt_path={ckpt_path}"], fast=False)
+    run_cfg(resume)
+    after = torch.load(Path(resume.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert after["global_step"] == 2 * ckpt["global_step"] == 6
+    assert not torch.equal(after["state_dict"]["net.stem.sr_u"], state["net.stem.sr_u"])
+
+
+def test_bf16_mixed_fast_dev_run_on_colour_data(make_cfg):
+    cfg = make_cfg("nvae_small", "cifar10", ["trainer.precision=bf16-mixed"])
+    run_cfg(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert math.isfinite(metrics["test/loss"]) and metrics["test/kl"] >= 0
+
+
+def test_batch_norm_converts_to_synchronised_and_stays_regularised():
+    """trainer=ddp sets sync_batchnorm: Lightning swaps every BN for SyncBatchNorm (GPU only in torch)."""
+    from lightning_ae.nets.nvae import batchnorm_scales
+
+    model = small((1, 28, 28))
+    before = batchnorm_scales(model.net).item()
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    bns = [m for m in synced.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert bns and all(isinstance(m, torch.nn.SyncBatchNorm) for m in bns)
+    assert batchnorm_scales(synced.net).item() == pytest.approx(before)
+
+
+@pytest.mark.slow
+def test_two_process_ddp(tmp_path):
+    # torch's SyncBatchNorm needs CUDA: on CPU processes the BN statistics stay per process
+    proc = run_cli(["model=nvae_small", "data=digits", "trainer=ddp", "trainer.accelerator=cpu",
+                    "trainer.sync_batchnorm=false", "trainer.log_every_n_steps=1",
+                    "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+                    "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
+                    "callbacks.image_grids=null", "logger=csv"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = only_run_dir(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(metrics["test/loss"])
+    assert "train/kl_group_0" in (run / "csv").rglob("metrics.csv").__next__().read_text()
