@@ -154,7 +154,10 @@ class InMemoryDataModule(pl.LightningDataModule):
                                 seed=self.seed, rank=rank, world_size=world,
                                 progress=self._fit_progress if train and self.trainer is not None else None)
         on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
-        return DataLoader(batches, batch_size=None, pin_memory=self.pin_memory and on_gpu)
+        # a generator of its own: creating the iterator must not draw from the global random state, which
+        # checkpoints restore for the model's noise (see AutoencoderModule.on_train_start)
+        return DataLoader(batches, batch_size=None, pin_memory=self.pin_memory and on_gpu,
+                          generator=torch.Generator())
 
     def _fit_progress(self) -> tuple[int, int]:
         """(epoch, batches of it already trained): non-zero only while Lightning resumes mid-epoch."""

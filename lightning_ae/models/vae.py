@@ -15,15 +15,9 @@ import torch
 from .base import AutoencoderModule
 
 
-class VAE(AutoencoderModule):
-    loss_terms = ("loss", "recon", "kl", "elbo")
-    can_sample = True
-
-    def __init__(self, net, beta: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.beta = beta
-        self.encoder = net.encoder(self.shape, 2 * self.latent_dim)
-        self.decoder = net.decoder(self.latent_dim, self.shape)
+class GaussianLatent:
+    """The Gaussian-posterior side shared with VAE-GAN: `self.encoder` emits (μ, log σ²) of q(z|x),
+    `self.decoder` maps z to the likelihood's parameters, the prior is N(0, I)."""
 
     def posterior(self, x):
         mu, logvar = self.encoder(x).chunk(2, dim=1)
@@ -41,6 +35,17 @@ class VAE(AutoencoderModule):
     @staticmethod
     def kl(mu, logvar):
         return 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).sum(1)
+
+
+class VAE(GaussianLatent, AutoencoderModule):
+    loss_terms = ("loss", "recon", "kl", "elbo")
+    can_sample = True
+
+    def __init__(self, net, beta: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = beta
+        self.encoder = net.encoder(self.shape, 2 * self.latent_dim)
+        self.decoder = net.decoder(self.latent_dim, self.shape)
 
     def log_weights(self, x, k: int = 1):
         """Importance log-weights log p(x|z) + log p(z) − log q(z|x) for k draws z ~ q(z|x): [k, B].

@@ -32,7 +32,7 @@ from lightning_ae.nets.gan import Discriminator
 
 from .adversarial import ManualOptimization
 from .base import AutoencoderModule
-from .vae import VAE
+from .vae import GaussianLatent
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -40,7 +40,7 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-class VAEGAN(ManualOptimization, AutoencoderModule):
+class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
     loss_terms = ("loss", "kl", "llike", "discriminator")
     can_sample = True
 
@@ -58,19 +58,6 @@ class VAEGAN(ManualOptimization, AutoencoderModule):
         self.decoder = net.decoder(self.latent_dim, self.shape)
         self.discriminator = Discriminator(net, self.shape, disc_features)
 
-    def posterior(self, x):
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(-30.0, 20.0)
-
-    def encode(self, x):
-        return self.posterior(x)[0]
-
-    def decode(self, z):
-        return self.likelihood.mean(self.decoder(z))
-
-    def sample(self, n):
-        return self.decode(torch.randn(n, self.latent_dim, device=self.device))
-
     @staticmethod
     def llike(f_real, f_fake):
         return 0.5 * (f_real.float() - f_fake.float()).pow(2).sum(1).mean()
@@ -85,7 +72,7 @@ class VAEGAN(ManualOptimization, AutoencoderModule):
             mu, logvar = self.posterior(x)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
             f_real = self.discriminator(x)[1].detach()
-            prior = VAE.kl(mu, logvar).mean()
+            prior = self.kl(mu, logvar).mean()
             llike = self.llike(f_real, self.discriminator(self.decode(z))[1])
             opt_enc.zero_grad()
             self.manual_backward(prior + llike)
@@ -118,7 +105,7 @@ class VAEGAN(ManualOptimization, AutoencoderModule):
         mu, logvar = self.posterior(x)
         out = self.decoder(mu)
         x_tilde, x_p = self.likelihood.mean(out), self.sample(len(x))
-        return {"loss": self.likelihood.nll(out, x).mean(), "kl": VAE.kl(mu, logvar).mean(),
+        return {"loss": self.likelihood.nll(out, x).mean(), "kl": self.kl(mu, logvar).mean(),
                 "llike": self.llike(self.discriminator(x)[1], self.discriminator(x_tilde)[1]),
                 "discriminator": self.discriminator_loss(x, x_tilde, x_p)}
 

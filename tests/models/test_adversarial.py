@@ -42,7 +42,10 @@ def build(make_cfg, name: str, extra=()):
 def batches(n: int = 3, size: int = 8) -> DataLoader:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n * size, 1, 8, 8, generator=g)
-    return DataLoader(TensorDataset(x, torch.zeros(n * size, dtype=torch.long)), batch_size=size, shuffle=False)
+    # like the project's datamodules, a loader that does not draw from the global random state (which
+    # checkpoints restore for the models' noise)
+    return DataLoader(TensorDataset(x, torch.zeros(n * size, dtype=torch.long)), batch_size=size, shuffle=False,
+                      generator=torch.Generator())
 
 
 def trainer(**kw) -> pl.Trainer:
