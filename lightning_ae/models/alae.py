@@ -12,8 +12,8 @@ Training (manual optimization, two optimizers as in the official code: one over 
 per batch three steps:
   1. E and D on L_D            — step optimizer (E, D)
   2. F and G on L_G            — step optimizer (F, G)
-  3. E and G on L_lat          — step both optimizers; D and F get no gradient (w is detached, D unused),
-                                 so Adam leaves them untouched
+  3. E, then G, on L_lat       — two blocks: optimizer (E, D) then optimizer (F, G); D and F get no
+                                 gradient (w is detached, D unused), so Adam leaves them untouched
 Defaults: Adam lr 0.002, betas (0.0, 0.99) for both; the paper's MNIST batch is 128 (data.batch_size).
 `trainer.global_step` counts optimizer steps: 4 per batch (1 + 1 + 2), so `trainer.max_steps=4000` trains
 1000 batches.
@@ -86,13 +86,19 @@ class ALAE(ManualOptimization, AutoencoderModule):
             self.manual_backward(gen)
             opt_fg.step()
 
-        # 3. E, G on the latent reconstruction (F and D are outside the graph: no gradient, no update)
-        latent = self.latent_loss(z)
-        opt_ed.zero_grad()
-        opt_fg.zero_grad()
-        self.manual_backward(latent)
-        opt_ed.step()
-        opt_fg.step()
+        # 3. E, then G, on the latent reconstruction; F and D get no gradient (w is detached, D unused).
+        # One zero_grad → backward → step block per optimizer, so a GradScaler (16-mixed) unscales each
+        # optimizer's gradients with the scale they were computed with.
+        with self.toggled_optimizer(opt_ed):
+            latent = self.latent_loss(z)
+            opt_ed.zero_grad()
+            self.manual_backward(latent)
+            opt_ed.step()
+        with self.toggled_optimizer(opt_fg):
+            latent_g = self.latent_loss(z)
+            opt_fg.zero_grad()
+            self.manual_backward(latent_g)
+            opt_fg.step()
 
         self.log_train({"discriminator": disc, "r1": r1, "generator": gen, "latent": latent}, len(x))
 
