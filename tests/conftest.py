@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from hydra.core.global_hydra import GlobalHydra
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# the FID feature classifier cache: one per test session, never the user's ~/.cache
+os.environ.setdefault("LIGHTNING_AE_CACHE", tempfile.mkdtemp(prefix="lae-cache-"))
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 # Per data source: overrides that keep a run tiny. Every model x data pair is smoke-tested over these.
