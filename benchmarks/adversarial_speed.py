@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.lines import compose  # noqa: E402
+from benchmarks.common import compose  # noqa: E402
 
 MODELS = ("ae", "acai", "vaegan", "alae")
 

@@ -24,14 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=["paths.output_dir=outputs/benchmarks", *overrides])
+from benchmarks.common import compose  # noqa: E402
 
 
 def machine() -> str:

@@ -23,20 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import compose  # noqa: E402
+
 RECIPES = {  # overrides of the app's config; the AE gets ACAI's net, latent and optimizer
     "acai": ["experiment=acai_lines"],
     "ae": ["data=lines", "data.batch_size=64", "model=ae", "model/net=acai", "model.net.latent_size=2",
            "model.latent_dim=64", "optimizer.lr=1e-4"],
 }
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=["paths.output_dir=outputs/benchmarks", *overrides])
 
 
 def train(name: str, datamodule, max_batches: int | None, minutes: float, seed: int):

@@ -28,14 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=["paths.output_dir=outputs/bench/nvae", *overrides])
+from benchmarks.common import compose  # noqa: E402
 
 
 def trainer(**kw):
@@ -75,7 +68,7 @@ def run(name: str, args) -> dict:
 
     overrides = [f"model={name}", "data=mnist", "data.binarize=dynamic", f"data.batch_size={args.batch_size}",
                  f"paths.data_dir={args.data_dir}"]
-    cfg = compose(overrides)
+    cfg = compose(overrides, "outputs/bench/nvae")
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
     budget_s = args.minutes * 60
@@ -83,7 +76,7 @@ def run(name: str, args) -> dict:
         clock = StepClock()
         calib = hydra.utils.instantiate(cfg.model, schedule_steps=10_000)
         trainer(max_steps=args.calibration_steps, callbacks=[clock.callback]).fit(calib, datamodule=dm)
-        cfg = compose(overrides + [f"model.schedule_steps={int(budget_s / clock.seconds_per_step)}"])
+        cfg = compose(overrides + [f"model.schedule_steps={int(budget_s / clock.seconds_per_step)}"], "outputs/bench/nvae")
     pl.seed_everything(args.seed, workers=True)
     model = hydra.utils.instantiate(cfg.model)
     tr = trainer(max_time=datetime.timedelta(seconds=budget_s))

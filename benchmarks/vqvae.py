@@ -24,7 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.hashing import compose, machine, train  # noqa: E402
+from benchmarks.common import compose  # noqa: E402
+from benchmarks.hashing import machine, train  # noqa: E402
 
 
 def main(argv=None):
