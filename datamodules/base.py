@@ -129,9 +129,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         tx, ty = data["test"]
         self._check_shape(tx)
         self.splits["test"] = (tx, ty if ty is not None else torch.full((len(tx),), -1, dtype=torch.long))
-        if self.binarize == "static":  # one fixed binarisation of every split, drawn from the seed
+        # Binarised-MNIST protocol (IWAE, NVAE): pixels are Bernoulli draws with the grey level as
+        # probability. `static` draws every split once; `dynamic` redraws training batches each step and
+        # draws val/test once. Either way the evaluation splits are one fixed draw from `data.seed`, so
+        # every evaluation of every checkpoint scores the same binary images (never a 0.5 threshold).
+        if self.binarize is not None:
             g = torch.Generator().manual_seed(self.seed)
-            for k, (sx, sy) in self.splits.items():
+            for k in ("train", "val", "test") if self.binarize == "static" else ("val", "test"):
+                sx, sy = self.splits[k]
                 self.splits[k] = (torch.bernoulli(self._to_unit(sx), generator=g), sy)
 
     def _check_shape(self, x: torch.Tensor) -> None:
@@ -184,8 +189,8 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def transform(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         x = self._to_unit(x)
-        if self.binarize == "dynamic":
-            x = torch.bernoulli(x) if train else (x > 0.5).float()
+        if self.binarize == "dynamic" and train:
+            x = torch.bernoulli(x)
         lo, hi = self.value_range
         if (lo, hi) != (0.0, 1.0):
             x = x * (hi - lo) + lo

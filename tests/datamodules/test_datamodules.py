@@ -63,6 +63,20 @@ def test_dynamic_binarisation_only_in_training(make_cfg):
     assert torch.equal(dm.transform(x, train=False), dm.transform(x, train=False))
 
 
+def test_dynamic_binarisation_evaluates_one_fixed_bernoulli_draw(make_cfg):
+    """The protocol: the test set is binarised once by Bernoulli sampling from data.seed (not thresholded),
+    so two datamodules (two evaluations of a checkpoint) see the identical binary test set."""
+    first, second = (build(make_cfg, "mnist", ["data.binarize=dynamic"]) for _ in range(2))
+    grey = build(make_cfg, "mnist").tensors("test")[0]
+    a, b = first.tensors("test")[0], second.tensors("test")[0]
+    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+    g = torch.Generator().manual_seed(first.seed)  # val is drawn first, then test, from one generator
+    expected_val = torch.bernoulli(build(make_cfg, "mnist").tensors("val")[0], generator=g)
+    assert torch.equal(first.tensors("val")[0], expected_val)
+    assert torch.equal(a, torch.bernoulli(grey, generator=g))
+    assert not torch.equal(a, (grey > 0.5).float())  # not the threshold
+
+
 def test_lines_are_centred_segments_in_minus_one_to_one(make_cfg):
     dm = build(make_cfg, "lines")
     dm.setup()
