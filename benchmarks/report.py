@@ -1,22 +1,24 @@
-"""`make bench`: train every variant at a fixed budget on MNIST and lines, evaluate each checkpoint with
-`python -m lightning_ae.eval`, and write benchmarks/RESULTS.md (one table per data set, baselines included).
+"""`make bench`: the reproduction table. Each row trains one recipe at a stated budget, scores its checkpoint with
+`python -m lightning_ae.eval`, checks the paper's claim against the baseline the claim is about, draws its
+figures, and RESULTS.md is rendered from benchmarks/results.json.
 
-    python benchmarks/report.py                         # --budget cpu: < 1 hour on 2 cores
-    python benchmarks/report.py --budget gpu            # a lent GPU
-    python benchmarks/report.py --budget smoke          # a minute or few: proves the pipeline works
-    python benchmarks/report.py --only hinton2006 --hinton-minutes 6    # rerun some rows, keep the others
+    python benchmarks/report.py                          # every row at the cpu budget (an afternoon on 2 cores)
+    python benchmarks/report.py --rows ae30,vae          # some rows; the others keep their last result
+    python benchmarks/report.py --budget gpu             # the GPU budget rows (longer; a lent GPU)
+    python benchmarks/report.py --render                 # only re-render RESULTS.md and the figures
 
-Every row (variant × data set) is trained in its own `python -m lightning_ae` process with a wall-clock cap
-(`trainer.max_time`) and an epoch cap, then evaluated by `python -m lightning_ae.eval` on its last checkpoint.
-Row results accumulate in benchmarks/results.json (each with its budget, machine and date), so rerunning a
-few rows keeps the rest; RESULTS.md is rendered from that file. Runs go to outputs/bench/ (not tracked).
+A row = a recipe in conf/experiment/ (so anyone can rerun it by hand), an epoch budget with a wall-clock cap,
+a headline metric with the paper's target, and a baseline (a metric of the same evaluation, another row, or a
+published number). Every row keeps its budget, machine, date, commit and full wall time in results.json.
+During training `benchmarks/curve.py` records the row's validation metric against wall clock, drawn in the
+row's learning-curve figure with the baseline as a line. Runs go to outputs/bench/ (not tracked).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
-import math
+import operator
 import os
 import platform
 import subprocess
@@ -29,51 +31,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 HERE = ROOT / "benchmarks"
-RESULTS_JSON, RESULTS_MD = HERE / "results.json", HERE / "RESULTS.md"
-HINTON = "hinton2006"  # the AE-30 row: experiment=hinton2006 (784-1000-500-250-30, cross-entropy)
-PAPER_SSE, PAPER_PCA_SSE = 3.00, 13.87
+RESULTS_JSON, RESULTS_MD, FIGURES = HERE / "results.json", HERE / "RESULTS.md", HERE / "figures"
+OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
 @dataclass
-class Budget:
-    """A fixed training + evaluation budget. Times are wall-clock caps per row (fit only)."""
+class Row:
+    """One reproduction: train `train` for `epochs` (capped at `minutes`), evaluate, compare."""
 
-    describe: str
-    accelerator: str
-    minutes: dict[str, float]            # per data set, for every variant row
-    max_epochs: int
-    hinton_minutes: float
-    hinton_epochs: int
-    variants: list[str] | None = None    # None: every conf/model/*.yaml
-    train: list[str] = field(default_factory=list)            # extra training overrides
-    data: dict[str, list[str]] = field(default_factory=dict)  # per data set overrides (train and eval)
-    evaluation: list[str] = field(default_factory=list)       # overrides for the eval command
+    name: str
+    paper: str                      # the claim's source, and its published number
+    claim: str                      # what the row shows, in words
+    train: list[str]                # overrides for `python -m lightning_ae`
+    epochs: int
+    minutes: float                  # wall-clock cap on fit (trainer.max_time)
+    headline: tuple[str, str]       # (eval metric key, label)
+    target: tuple[str, float | str]  # (op, number) or (op, "<other row>:<metric key>" / "<metric key>×factor")
+    baselines: dict[str, float | str] = field(default_factory=dict)  # label -> number or metric key / row:key
+    curve: tuple[str, str] = ("val/loss", "validation loss")         # (curve key, label)
+    curve_sse: bool = False         # record the Hinton-2006 SSE on the validation split during training
+    evaluation: list[str] = field(default_factory=list)
+    extra_checks: list[tuple[str, str, float | str]] = field(default_factory=list)  # (key, op, value)
 
 
-BUDGETS = {
-    "cpu": Budget(
-        describe="CPU, 2 cores: each variant 60 s of training on MNIST and 40 s on lines (at most 20 epochs, "
-                 "validation on 10 batches), AE-30 (hinton2006) 10 min; IS-NLL with K=20 on 500 test images, "
-                 "FID on 2,000 samples, everything else on the whole test set",
-        accelerator="cpu", minutes={"mnist": 1.0, "lines": 40 / 60}, max_epochs=20,
-        hinton_minutes=10, hinton_epochs=50, train=["+trainer.limit_val_batches=10"],
-        evaluation=["evaluation.is_samples=20", "evaluation.is_chunk=20", "evaluation.likelihood_max_images=500",
-                    "evaluation.fid.num_samples=2000"]),
-    "gpu": Budget(
-        describe="one GPU: each variant 10 min (at most 50 epochs) on MNIST, 5 min on lines, AE-30 50 epochs; "
-                 "IS-NLL with K=1000 on the whole test set, FID on 10,000 samples",
-        accelerator="gpu", minutes={"mnist": 10, "lines": 5}, max_epochs=50, hinton_minutes=30, hinton_epochs=50,
-        evaluation=["evaluation.is_samples=1000", "evaluation.is_chunk=250", "evaluation.fid.num_samples=10000"]),
-    "smoke": Budget(
-        describe="smoke test of the pipeline, not a result: 20 training batches per row, 2,000 lines, "
-                 "evaluation=fast with a 500-sample FID",
-        accelerator="cpu", minutes={"mnist": 0.5, "lines": 0.5}, max_epochs=1, hinton_minutes=0.5, hinton_epochs=1,
-        variants=["vae"], train=["+trainer.limit_train_batches=20", "+trainer.limit_val_batches=5"],
-        data={"lines": ["data.train_size=2000", "data.test_size=500", "data.val_size=200"]},
-        evaluation=["evaluation=fast", "evaluation.parts.fid=true", "evaluation.fid.num_samples=500"]),
-}
-DATASETS = ("mnist", "lines")
-NEEDS = {"vqvae_prior": "vqvae"}  # a row built on another row's checkpoint: model.vqvae_ckpt=<that checkpoint>
+EVAL_FULL_LIKELIHOOD = ["evaluation.is_samples=1000", "evaluation.is_chunk=100", "evaluation.fid.num_samples=10000"]
+
+ROWS_CPU = [
+    Row("ae30", "Hinton & Salakhutdinov 2006: deep AE 3.00, PCA-30 13.87 (SSE per test image)",
+        "a 784-1000-500-250-30 autoencoder beats PCA with 30 components and reaches the paper's 3.00",
+        ["experiment=hinton2006"], epochs=60, minutes=30,
+        headline=("recon/sse", "test SSE / image"), target=("<=", 3.00),
+        baselines={"PCA-30 (this evaluation)": "baseline_pca/sse", "paper (RBM pre-training)": 3.00},
+        curve=("val/sse", "validation SSE / image"), curve_sse=True),
+    Row("vae", "IWAE paper, 1-layer VAE: 86.76 nats (K=5000); pythae VAE 89.78",
+        "a one-stochastic-layer MLP VAE on dynamically binarised MNIST reaches ≤ 89 nats (IS-NLL, K=1000, all 10k test images)",
+        ["experiment=vae_mnist"], epochs=100, minutes=30,
+        headline=("likelihood/nll_is", "test IS-NLL (nats)"), target=("<=", 89.0),
+        baselines={"pythae VAE": 89.78, "IWAE paper VAE": 86.76},
+        curve=("val/loss", "validation −ELBO (nats)"), evaluation=EVAL_FULL_LIKELIHOOD),
+]
+ROWS = {"cpu": ROWS_CPU}
 
 
 # -- running rows ---------------------------------------------------------------------------------------
@@ -86,12 +83,20 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu} ({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores){gpu}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu} ({cores} cores){gpu}"
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def max_time(minutes: float) -> str:
     s = max(1, int(round(minutes * 60)))
-    return f'+trainer.max_time="00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"'
+    return f"+trainer.max_time=00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def run(cmd: list[str], log: Path) -> tuple[int, float]:
@@ -108,210 +113,168 @@ def last_line(log: Path) -> str:
     return (err or lines or ["(no output)"])[-1][:200]
 
 
-def batches_per_epoch(data: str, overrides: list[str], data_dir: str) -> int:
-    """Training batches in one epoch of this data config (drop_last), from the datamodule itself."""
-    import hydra
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={data}", f"paths.data_dir={data_dir}", "paths.output_dir=.",
-                                          *overrides])
-    dm = hydra.utils.instantiate(cfg.data)
-    dm.setup()
-    return max(1, len(dm.splits["train"][0]) // dm.batch_size)
-
-
-def progress(ckpt_path: Path) -> tuple[float, float]:
-    """(epochs trained, fit seconds) from a checkpoint: batches done / batches per epoch, Timer state."""
-    import torch
-
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    try:
-        batches = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"]
-    except (KeyError, TypeError):
-        batches = ckpt.get("global_step", 0)
-    seconds = (ckpt.get("callbacks", {}).get("Timer") or {}).get("time_elapsed", {}).get("train", float("nan"))
-    return float(batches), float(seconds)
-
-
-def run_row(variant: str, data: str, budget: Budget, name: str, args, rows: dict) -> dict:
-    hinton = variant == HINTON
-    key = f"{variant}@{data}"
-    out = Path(args.runs_dir) / name / key
-    out.mkdir(parents=True, exist_ok=True)
-    minutes = budget.hinton_minutes if hinton else budget.minutes[data]
-    if hinton and args.hinton_minutes is not None:
-        minutes = args.hinton_minutes
-    epochs = budget.hinton_epochs if hinton else budget.max_epochs
-    data_over = budget.data.get(data, [])
-    model = ["experiment=hinton2006"] if hinton else [f"model={variant}", f"data={data}"]
-    extra = []
-    if variant in NEEDS:
-        base = rows.get(f"{NEEDS[variant]}@{data}", {})
-        if not base.get("ckpt") or not Path(base["ckpt"]).is_file():
-            return {"row": key, "variant": variant, "data": data, "status": f"skipped: needs the {NEEDS[variant]} row"}
-        extra = [f"model.vqvae_ckpt={base['ckpt']}"]
-    train_cmd = [sys.executable, "-m", "lightning_ae", *model, *data_over, *extra, *budget.train,
-                 f"paths.data_dir={args.data_dir}", f"hydra.run.dir={out / 'train'}", "test=false", "logger=csv",
-                 f"trainer.accelerator={budget.accelerator}", f"trainer.max_epochs={epochs}", max_time(minutes),
-                 "trainer.enable_progress_bar=false", "callbacks.image_grids.every_n_epochs=1000", "seed=0"]
-    label = name if not (hinton and args.hinton_minutes is not None) else f"{name}, AE-30 capped at {minutes:g} min"
-    row = {"row": key, "variant": "ae30 (hinton2006)" if hinton else variant, "data": data, "budget": label,
-           "minutes": round(minutes, 2), "machine": machine(), "date": dt.date.today().isoformat()}
-    print(f"[bench] {key}: training ({minutes:g} min, ≤ {epochs} epochs)", flush=True)
-    rc, wall = run(train_cmd, out / "train.log")
+def train_row(row: Row, args, out: Path) -> dict:
+    """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
+    curve = out / "curve.jsonl"
+    curve.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "lightning_ae", *row.train, f"paths.data_dir={args.data_dir}",
+           f"hydra.run.dir={out / 'train'}", "test=false", "logger=csv", f"trainer.max_epochs={row.epochs}",
+           max_time(args.max_minutes or row.minutes), "trainer.enable_progress_bar=false", "seed=0",
+           "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
+           f"+callbacks.curve.sse={str(row.curve_sse).lower()}"]
+    print(f"[bench] {row.name}: training ≤ {row.epochs} epochs, ≤ {args.max_minutes or row.minutes:g} min", flush=True)
+    rc, wall = run(cmd, out / "train.log")
     ckpt = out / "train" / "checkpoints" / "last.ckpt"
     if rc != 0 or not ckpt.is_file():
-        return row | {"status": f"train failed: {last_line(out / 'train.log')}"}
-    batches, seconds = progress(ckpt)
-    per_epoch = batches_per_epoch(data, data_over, args.data_dir)
-    row |= {"ckpt": str(ckpt), "epochs": batches / per_epoch, "train_s": seconds,
-            "s_per_epoch": seconds * per_epoch / max(batches, 1)}
-    print(f"[bench] {key}: evaluating", flush=True)
-    # the checkpoint stores the data config it trained on (data_dir and sizes included)
-    eval_cmd = [sys.executable, "-m", "lightning_ae.eval", f"ckpt_path={ckpt}", *budget.evaluation,
-                f"hydra.run.dir={out / 'eval'}", "logger=csv"]
-    rc, _ = run(eval_cmd, out / "eval.log")
+        return {"status": f"train failed: {last_line(out / 'train.log')}"}
+    from benchmarks.curve import read
+
+    points = read(curve) if curve.is_file() else []
+    return {"ckpt": str(ckpt), "train_wall_s": wall, "epochs": points[-1]["epoch"] if points else None,
+            "fit_s": points[-1]["seconds"] if points else None, "curve": points}
+
+
+def evaluate_row(row: Row, out: Path, ckpt: str) -> dict:
+    cmd = [sys.executable, "-m", "lightning_ae.eval", f"ckpt_path={ckpt}", *row.evaluation,
+           f"hydra.run.dir={out / 'eval'}", "logger=csv"]
+    print(f"[bench] {row.name}: evaluating", flush=True)
+    rc, wall = run(cmd, out / "eval.log")
     report = out / "eval" / "eval.json"
     if rc != 0 or not report.is_file():
-        return row | {"status": f"eval failed: {last_line(out / 'eval.log')}"}
-    return row | {"status": "ok", "metrics": json.loads(report.read_text())["metrics"]}
+        return {"status": f"eval failed: {last_line(out / 'eval.log')}"}
+    return {"metrics": json.loads(report.read_text())["metrics"], "eval_wall_s": wall}
 
 
-# -- the Markdown report ----------------------------------------------------------------------------
-def fmt(v, digits=3) -> str:
+def run_row(row: Row, budget: str, args) -> dict:
+    out = Path(args.runs_dir) / budget / row.name
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"row": row.name, "budget": budget, "epochs_budget": row.epochs, "minutes_budget": row.minutes,
+              "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),
+              "threads": os.environ.get("OMP_NUM_THREADS", "all"), "minutes_cap": args.max_minutes or row.minutes}
+    trained = {"ckpt": str(out / "train" / "checkpoints" / "last.ckpt")} if args.eval_only else train_row(row, args, out)
+    result |= trained
+    if "status" in trained:
+        return result
+    evaluated = evaluate_row(row, out, trained["ckpt"])
+    result |= evaluated
+    if "status" not in evaluated:
+        result["status"] = "ok"
+    return result
+
+
+# -- the claim and the report ---------------------------------------------------------------------------
+def resolve(ref: float | str, metrics: dict, results: dict) -> float | None:
+    """A number, `<metric key>` of this row, `<row>:<metric key>` of another row, each optionally `×k`."""
+    if isinstance(ref, (int, float)):
+        return float(ref)
+    ref, _, factor = ref.partition("×")
+    other, _, key = ref.rpartition(":")
+    source = (results.get(other) or {}).get("metrics", {}) if other else metrics
+    value = source.get(key)
+    return None if value is None else float(value) * float(factor or 1)
+
+
+def verdict(row: Row, result: dict, results: dict) -> str:
+    m = result.get("metrics") or {}
+    if result.get("status") != "ok":
+        return result.get("status", "not run")
+    checks = [(row.headline[0], *row.target), *row.extra_checks]
+    failed = []
+    for key, op, ref in checks:
+        have, want = m.get(key), resolve(ref, m, results)
+        if have is None or want is None or not OPS[op](have, want):
+            failed.append(f"{key} {fmt(have)} not {op} {fmt(want)}")
+    return "reproduced" if not failed else "short: " + "; ".join(failed)
+
+
+def fmt(v, digits: int = 4) -> str:
     if v is None:
-        return ""
-    if isinstance(v, float) and math.isinf(v):
-        return "∞"
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
+        return "–"
+    if isinstance(v, str):
+        return v
     return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.0f}"
 
 
-# (header, metric key, significant digits); a column appears when some row of the table has it
-COLUMNS = [
-    ("SSE/img", "recon/sse", 4), ("MSE", "recon/mse", 3), ("PSNR", "recon/psnr", 3), ("SSIM", "recon/ssim", 3),
-    ("−ELBO (nats)", "likelihood/neg_elbo", 4), ("IS-NLL (nats)", "likelihood/nll_is", 4),
-    ("IS K", "likelihood/is_samples", 4), ("IS-NLL bits/dim", "likelihood/nll_is_bpd", 3),
-    ("FID (classifier†)", "fid/classifier", 3), ("FID (Inception)", "fid/inception", 3),
-    ("linear probe", "probe/linear_acc", 3), ("K-means acc", "probe/kmeans_acc", 3),
-    ("lines dist", "lines/mean_distance", 3), ("lines smooth", "lines/smoothness", 3),
-    ("denoise PSNR in→out", ("denoise/psnr_input", "denoise/psnr_output"), 3),
-    ("hash P@r2", "hash/precision_radius", 3), ("hash mAP@k", "hash/map_at_k", 3),
-    ("VQ perplexity", "vq/perplexity", 4), ("VQ dead share", "vq/dead_share", 3),
-]
-
-
-def cell(metrics: dict, key, digits) -> str:
-    if isinstance(key, tuple):
-        vals = [metrics.get(k) for k in key]
-        return "" if any(v is None for v in vals) else " → ".join(fmt(v, digits) for v in vals)
-    return fmt(metrics.get(key), digits)
-
-
-def baseline_rows(rows: list[dict]) -> list[dict]:
-    """PCA with the models' component counts; PCA-sign and LSH codes with the hashing row's bit count."""
-    out, seen = [], set()
-    for r in rows:
+def render(results: dict, rows: list[Row]) -> str:
+    md = ["# Reproduction table", "",
+          "Generated by `make bench` (`python benchmarks/report.py`); see benchmarks/README.md. Each row trains a "
+          "recipe from `conf/experiment/` at the stated budget, then `python -m lightning_ae.eval` scores its last "
+          "checkpoint on the whole test split unless the row says otherwise. *Status* is `reproduced` when the "
+          "headline meets the paper's target; otherwise the row keeps its number and says what falls short.", "",
+          "| row | claim | headline | measured | target | baselines | budget | status | machine, date, commit |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        r = results.get(row.name)
+        if r is None:
+            md.append(f"| {row.name} | {row.claim} | {row.headline[1]} | not run | {row.target[0]} "
+                      f"{fmt(row.target[1])} | | {row.epochs} epochs / {row.minutes:g} min | not run | |")
+            continue
         m = r.get("metrics") or {}
-        if "baseline_pca/sse" in m and (k := int(m["baseline_pca/components"])) not in seen:
-            seen.add(k)
-            out.append({"variant": f"PCA, {k} components", "metrics": {f"recon/{x}": m[f"baseline_pca/{x}"]
-                        for x in ("sse", "mse", "psnr", "ssim")}, "budget": r["budget"], "note": "baseline"})
-        for base, label in (("baseline_pca_sign", "PCA-sign"), ("baseline_lsh", "LSH")):
-            if f"{base}/map_at_k" in m:
-                out.append({"variant": f"{label}, {int(m['hash/bits'])} bits", "budget": r["budget"], "note": "baseline",
-                            "metrics": {f"hash/{x}": m[f"{base}/{x}"] for x in ("precision_radius", "map_at_k")}})
-    return out
-
-
-def table(rows: list[dict]) -> list[str]:
-    everything = rows + baseline_rows(rows)
-    cols = [c for c in COLUMNS if any(cell(r.get("metrics") or {}, c[1], c[2]) for r in everything)]
-    head = ["variant", "budget", "epochs", "s/epoch", *[c[0] for c in cols], "machine", "date", "status"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in everything:
-        m = r.get("metrics") or {}
-        vals = [r["variant"], r.get("budget", ""), fmt(r.get("epochs"), 2), fmt(r.get("s_per_epoch"), 3),
-                *[cell(m, c[1], c[2]) for c in cols], r.get("machine", ""), r.get("date", ""),
-                r.get("status", r.get("note", ""))]
-        lines.append("| " + " | ".join(str(v) for v in vals) + " |")
-    return lines
-
-
-def hinton_line(rows: list[dict]) -> str:
-    r = next((r for r in rows if r["row"].startswith(HINTON) and r.get("status") == "ok"), None)
-    if r is None:
-        return f"AE-30 (Hinton & Salakhutdinov 2006 protocol): not run yet (`--only {HINTON}`)."
-    sse, pca = r["metrics"]["recon/sse"], r["metrics"].get("baseline_pca/sse")
-    verdict = (f"reaches the paper's {PAPER_SSE:.2f}" if sse <= PAPER_SSE else
-               f"is {sse - PAPER_SSE:.2f} above the paper's {PAPER_SSE:.2f} ({sse / PAPER_SSE:.1f}×) after "
-               f"{r['epochs']:.1f} epochs (the paper pretrains each layer as an RBM, then fine-tunes for many epochs)")
-    return (f"AE-30 (Hinton & Salakhutdinov 2006 protocol: squared error summed over the 784 pixels in [0, 1], "
-            f"mean over the 10,000 test images): **{sse:.2f}** with budget `{r['budget']}` "
-            f"({r['minutes']:g} min on {r['machine']}, {r['date']}), which {verdict}. "
-            f"PCA with 30 components: {fmt(pca, 4)} here, {PAPER_PCA_SSE} in the paper.")
-
-
-def render(results: dict, budgets_used: set[str]) -> str:
-    rows = list(results.values())
-    md = ["# Benchmark results", "",
-          "Generated by `make bench` (`python benchmarks/report.py`); see benchmarks/README.md. Each row trains "
-          "one variant for the stated budget, then `python -m lightning_ae.eval` scores its last checkpoint on the "
-          "test split. Reconstruction metrics are on images rescaled to [0, 1]; SSE/img is the Hinton-2006 "
-          "protocol. Empty cells: the metric does not apply to that variant.", "",
-          "† FID (classifier): Fréchet distance in the features of a small classifier this project trains on the "
-          "same data set (Inception weights cannot be downloaded here). It ranks models on one data set and is "
-          "**not** comparable with published Inception FIDs.", "", "Budgets:"]
-    md += [f"- `{b}`: {BUDGETS[b.split(',')[0]].describe}" for b in sorted(budgets_used) if b.split(",")[0] in BUDGETS]
-    md += ["", hinton_line(rows), ""]
-    for data in DATASETS:
-        sub = [r for r in rows if r.get("data") == data]
-        if sub:
-            md += [f"## {data}", "", *table(sub), ""]
+        base = "; ".join(f"{k} {fmt(resolve(v, m, results))}" for k, v in row.baselines.items())
+        want = resolve(row.target[1], m, results)
+        spent = (f"{fmt(r.get('epochs'), 3)} epochs in {fmt((r.get('fit_s') or 0) / 60, 3)} min fit "
+                 f"(budget {row.epochs} epochs / {row.minutes:g} min; eval {fmt((r.get('eval_wall_s') or 0) / 60, 2)} min)")
+        md.append(f"| {row.name} | {row.claim} | {row.headline[1]} | **{fmt(m.get(row.headline[0]))}** | "
+                  f"{row.target[0]} {fmt(want)} | {base} | {spent} | {verdict(row, r, results)} | "
+                  f"{r.get('machine')}, {r.get('date')}, `{r.get('commit')}`, threads {r.get('threads')} |")
+    md += [""]
+    for row in rows:
+        r = results.get(row.name)
+        if not r:
+            continue
+        md += [f"## {row.name}", "", f"*Paper:* {row.paper}. *Recipe:* `python -m lightning_ae {' '.join(row.train)}`", ""]
+        if r.get("note"):
+            md += [r["note"], ""]
+        for fig in sorted(FIGURES.glob(f"{row.name}_*.png")):
+            md.append(f"![{fig.stem}](figures/{fig.name})")
+        md += [""]
     return "\n".join(md)
+
+
+def load_results() -> dict[str, dict]:
+    return {r["row"]: r for r in json.loads(RESULTS_JSON.read_text())} if RESULTS_JSON.exists() else {}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
+    p.add_argument("--budget", choices=sorted(ROWS), default="cpu")
+    p.add_argument("--rows", help="comma-separated row names (default: every row of the budget)")
     p.add_argument("--data-dir", default=os.environ.get("LIGHTNING_AE_DATA", str(ROOT.parent / "shared" / "data")),
                    help="folder with MNIST/raw (default: ../shared/data or $LIGHTNING_AE_DATA)")
-    p.add_argument("--variants", help="comma-separated model configs (default: the budget's list, or all)")
-    p.add_argument("--data", default=",".join(DATASETS), help="comma-separated: mnist,lines")
-    p.add_argument("--only", help="rerun only these rows (variant names, or hinton2006); keep the others")
-    p.add_argument("--hinton-minutes", type=float, help="override the AE-30 row's time cap")
     p.add_argument("--runs-dir", default=str(ROOT / "outputs" / "bench"))
-    p.add_argument("--fresh", action="store_true", help="forget earlier rows in results.json")
+    p.add_argument("--max-minutes", type=float,
+                   help="replace the rows' wall-clock caps (on a shared machine; recorded with the row)")
+    p.add_argument("--eval-only", action="store_true", help="re-evaluate the rows' existing checkpoints")
+    p.add_argument("--render", action="store_true", help="only re-render RESULTS.md and the figures")
     args = p.parse_args(argv)
     args.data_dir = str(Path(args.data_dir).expanduser().resolve())
-    from lightning_ae import config_options
-
-    budget = BUDGETS[args.budget]
-    variants = args.variants.split(",") if args.variants else budget.variants or config_options("model")
-    unknown = set(variants) - set(config_options("model"))
+    rows = ROWS[args.budget]
+    names = args.rows.split(",") if args.rows else [r.name for r in rows]
+    unknown = set(names) - {r.name for r in rows}
     if unknown:
-        sys.exit(f"error: unknown variants {', '.join(sorted(unknown))}; available: {', '.join(config_options('model'))}")
-    variants = sorted(variants, key=lambda v: v in NEEDS)  # rows built on others go last
-    datasets = args.data.split(",")
-    plan = [(HINTON, "mnist")] if "mnist" in datasets else []
-    plan += [(v, d) for d in datasets for v in variants]
-    if args.only:
-        only = set(args.only.split(","))
-        plan = [(v, d) for v, d in plan if v in only]
-    results = {} if args.fresh or not RESULTS_JSON.exists() else {r["row"]: r for r in json.loads(RESULTS_JSON.read_text())}
+        sys.exit(f"error: unknown rows {', '.join(sorted(unknown))}; rows of --budget {args.budget}: "
+                 f"{', '.join(r.name for r in rows)}")
+    results = load_results()
+    from benchmarks.figures import draw
+
     start = time.perf_counter()
-    for variant, data in plan:
-        row = run_row(variant, data, budget, args.budget, args, results)
-        results[row["row"]] = row
+    for row in rows:
+        if row.name not in names or args.render:
+            continue
+        result = run_row(row, args.budget, args)
+        results = load_results() | {row.name: result}  # re-read: another report may have added rows meanwhile
         RESULTS_JSON.write_text(json.dumps(list(results.values()), indent=1, sort_keys=True))
-        print(f"[bench] {row['row']}: {row['status']}", flush=True)
-    used = {r.get("budget") for r in results.values()}
-    RESULTS_MD.write_text(render(results, used))
-    print(f"[bench] {len(plan)} rows in {(time.perf_counter() - start) / 60:.1f} min -> {RESULTS_MD}")
+        try:
+            draw(row, results[row.name], results, FIGURES)
+        except Exception as e:  # a figure never costs a row its number
+            print(f"[bench] {row.name}: figures failed: {type(e).__name__}: {e}", flush=True)
+        print(f"[bench] {row.name}: {verdict(row, results[row.name], results)}", flush=True)
+    if args.render:
+        for row in rows:
+            if row.name in results and row.name in names:
+                draw(row, results[row.name], results, FIGURES)
+    RESULTS_MD.write_text(render(results, rows))
+    print(f"[bench] done in {(time.perf_counter() - start) / 60:.1f} min -> {RESULTS_MD}")
 
 
 if __name__ == "__main__":

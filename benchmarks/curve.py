@@ -1,0 +1,52 @@
+"""A benchmark row's learning curve: the headline metric on the validation split against wall clock.
+
+`make bench` adds it to a row's training command (`+callbacks.curve._target_=benchmarks.curve.LearningCurve`),
+so the curve comes from the same process and the same steps as the row's number. After every validation it
+appends one JSON line to `path`: seconds of fit so far (the Timer's clock, validation included), epoch,
+global step, every scalar `val/*` metric Lightning holds, and, with `sse=True`, the Hinton-2006 squared error
+per image on the validation split (the AE-30 row's headline, which the model itself does not log).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+
+class LearningCurve(pl.Callback):
+    def __init__(self, path: str, sse: bool = False, max_images: int = 5000):
+        self.path, self.sse, self.max_images = Path(path), sse, max_images
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking or not trainer.is_global_zero or self._start is None:
+            return
+        point = {"seconds": time.perf_counter() - self._start, "epoch": trainer.current_epoch + 1,
+                 "step": trainer.global_step}
+        point |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+        if self.sse:
+            point["val/sse"] = self.squared_error(trainer.datamodule, pl_module)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(point) + "\n")
+
+    @torch.no_grad()
+    def squared_error(self, datamodule, model) -> float:
+        """Σ over pixels of (x̂ − x)² on [0, 1] images, mean over validation images."""
+        x = datamodule.tensors("val")[0][: self.max_images].to(model.device)
+        lo, hi = datamodule.value_range
+        total = 0.0
+        for chunk in x.split(1000):
+            err = (model.reconstruct(chunk).float() - chunk.float()) / (hi - lo)
+            total += float(err.pow(2).flatten(1).sum(1).sum())
+        return total / len(x)
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,76 @@
+"""The figures of a reproduction row (benchmarks/figures/<row>_*.png), drawn with matplotlib and torchvision:
+
+- `<row>_curve.png`: the row's validation metric against minutes of fit, the baselines as horizontal lines and
+  the final test headline as a point;
+- `<row>_reconstructions.png`: test images (odd rows) above their reconstructions (even rows);
+- `<row>_samples.png`: 64 prior samples, where the model can sample.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def draw(row, result: dict, results: dict, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    if result.get("curve"):
+        written.append(curve(row, result, results, folder / f"{row.name}_curve.png"))
+    if result.get("ckpt") and Path(result["ckpt"]).is_file():
+        written += images(row.name, Path(result["ckpt"]), folder)
+    return written
+
+
+def curve(row, result: dict, results: dict, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from benchmarks.report import resolve
+
+    key, label = row.curve
+    pts = [p for p in result["curve"] if key in p]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot([p["seconds"] / 60 for p in pts], [p[key] for p in pts], marker=".", label=label)
+    m = result.get("metrics") or {}
+    for i, (name, ref) in enumerate(row.baselines.items()):
+        value = resolve(ref, m, results)
+        if value is not None:
+            ax.axhline(value, ls="--", color=f"C{i + 1}", label=f"{name}: {value:.4g}")
+    final = m.get(row.headline[0])
+    if final is not None and pts:
+        ax.plot([pts[-1]["seconds"] / 60], [final], "k*", ms=10, label=f"{row.headline[1]}: {final:.4g}")
+    ax.set_xlabel("minutes of fit (validation included)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{row.name}: {result.get('machine', '')}, {result.get('date', '')}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@torch.no_grad()
+def images(name: str, ckpt: Path, folder: Path, n: int = 16) -> list[Path]:
+    import hydra
+    from torchvision.utils import save_image
+
+    from lightning_ae.building import load_model
+
+    model = load_model(ckpt)
+    dm = hydra.utils.instantiate(model.run_config["data"])
+    x = dm.tensors("test")[0][:n]
+    lo, hi = dm.value_range
+    unit = lambda t: ((t.float() - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+    rec = model.reconstruct(x) if "y" not in model.reconstruct.__code__.co_varnames else model.reconstruct(x, None)
+    pairs = torch.cat([torch.stack([a, b]) for a, b in zip(unit(x).split(8), unit(rec).split(8))])
+    out = [folder / f"{name}_reconstructions.png"]
+    save_image(pairs.flatten(0, 1), out[0], nrow=8, padding=2, pad_value=1.0)
+    if getattr(model, "can_sample", False):
+        torch.manual_seed(0)
+        out.append(folder / f"{name}_samples.png")
+        save_image(unit(model.sample(64)), out[1], nrow=8, padding=2, pad_value=1.0)
+    return out
