@@ -10,9 +10,12 @@ Training loss per step t of T (terms in nats per image, mean over the batch):
     loss = −log p(x|z) + β(t)·Σ_l γ_l·KL_l + λ·(Σ_convs σ_max(W) + Σ_BN max|γ_bn|)
 - KL warm-up (Sec. 3.3): β(t) = clamp((t − c·T) / (w·T), β_min, 1), w = `kl_warmup` (0.3 of training),
   c = `kl_constant`, β_min = `kl_min`.
-- KL balancing (Sec. 3.3, App. A): while β < 1, γ_l ∝ (E_batch[KL_l] + 0.01) / α_l with α_l ∝ the group's
-  number of latent variables (so γ follows KL per variable), normalised to mean 1 and not differentiated;
-  groups that carry little information are penalised less, which counters posterior collapse. γ = 1 after.
+- KL balancing (Sec. 3.3, App. A): while β < 1, γ_l ∝ (E_batch|KL_l| + 0.01) / α_l, normalised to mean 1 and
+  not differentiated; groups that carry little information are penalised less, which counters posterior
+  collapse. γ = 1 after. α_l are the official code's per-scale coefficients (its `kl_balancer_coeff`, 'square'):
+  for a group at scale s (s = 0 the top), α = 4^s / (groups at scale s), scaled so that the smallest is 1 —
+  the group's spatial size over its scale's group count, so a scale's KL budget does not grow with its
+  number of groups (the same as a group-size rule only when every scale has as many groups).
 - Spectral regularisation (Sec. 3.2, λ = `spectral_coeff`): σ_max of every conv weight by one power
   iteration per step; the (u, v) vectors are buffers, so they are checkpointed and resume exactly.
 - Adamax (lr 1e-2, from the model config's own `optimizer`) with a per-step schedule: linear warm-up over
@@ -50,6 +53,12 @@ def kl_warmup_coeff(step: int, total: int, warmup: float = 0.3, constant: float 
     return float(min(max((step - constant * total) / (warmup * total), minimum), 1.0))
 
 
+def kl_balance_alpha(groups: list[int]) -> torch.Tensor:
+    """α per group, top first, for `groups` per scale (top first): 4^s / groups[s], divided by the minimum."""
+    alpha = torch.cat([torch.full((g,), 4.0**s / g) for s, g in enumerate(groups)])
+    return alpha / alpha.min()
+
+
 def balance_kl(kl_all: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """KL balancing: kl_all [B, G] per image and group, alpha [G] relative group sizes.
     Returns (Σ_l γ_l·KL_l per image [B], γ [G]) with γ_l ∝ (mean KL_l + 0.01)/α_l, mean(γ) = 1, no gradient."""
@@ -75,8 +84,10 @@ class NVAE(AutoencoderModule):
         if post_blocks != pre_blocks:
             raise UserError(f"model.post_blocks ({post_blocks}) must equal model.pre_blocks ({pre_blocks}) so "
                             "the decoder returns to the input size")
-        if isinstance(groups_per_scale, int):  # top scale first; adaptive: halve at each finer scale
-            groups = [max(groups_per_scale // (2**s if adaptive_groups else 1), 1) for s in range(scales)]
+        if isinstance(groups_per_scale, int):  # top scale first; adaptive (official --ada_groups): the finest
+            # scale gets groups_per_scale, and the count halves at each coarser scale up to the top
+            groups = [max(groups_per_scale // (2 ** (scales - 1 - s) if adaptive_groups else 1), 1)
+                      for s in range(scales)]
         else:
             groups = [int(g) for g in groups_per_scale]
         if len(groups) != scales or min(groups) < 1:
@@ -91,8 +102,7 @@ class NVAE(AutoencoderModule):
         self.obs = make_observation(observation, c, self.likelihood.kind, mixtures, bits, self.value_range)
         self.net = HierarchicalVAE(c, self.obs.params, padded, channels, pre_blocks, pre_cells, groups,
                                    latent_per_group, enc_cells, dec_cells, post_blocks, post_cells, expand, se)
-        sizes = torch.tensor(self.net.group_sizes(), dtype=torch.float32)
-        self.register_buffer("kl_alpha", sizes / sizes.min(), persistent=False)
+        self.register_buffer("kl_alpha", kl_balance_alpha(groups), persistent=False)
         self.kl_warmup, self.kl_constant, self.kl_min, self.kl_balance = kl_warmup, kl_constant, kl_min, kl_balance
         self.spectral_coeff, self.power_iterations = spectral_coeff, int(power_iterations)
         self.lr_warmup, self.lr_min, self.schedule_steps = lr_warmup, lr_min, schedule_steps
@@ -167,11 +177,6 @@ class NVAE(AutoencoderModule):
         terms.update(spectral=spectral.detach(), kl_coeff=torch.tensor(beta, device=recon.device))
         terms.update({f"kl_group_{i}": v.detach() for i, v in enumerate(kl_all.mean(0))})
         return terms
-
-    def training_step(self, batch, batch_idx):
-        terms = self.loss(batch)  # loss terms and diagnostics (spectral, kl_coeff, kl_group_<i>)
-        self.log_train(terms, len(batch[0]))
-        return terms["loss"]
 
     def lr_factor(self, step: int, lr: float) -> float:
         """Linear warm-up over lr_warmup·T steps, then cosine from 1 to lr_min/lr at step T."""
