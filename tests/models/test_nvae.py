@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from lightning_ae.errors import UserError
+from lightning_ae.likelihoods import LogisticMixture
 from lightning_ae.models.nvae import NVAE, balance_kl, kl_warmup_coeff
-from lightning_ae.models.nvae_likelihood import LogisticMixture
 from lightning_ae.nets.nvae import SRConv2d, spectral_norms
 from tests.conftest import only_run_dir, run_cfg, run_cli
 
@@ -191,7 +191,7 @@ def test_discretised_logistic_mixture_is_a_distribution(channels, bits):
     """exp(−nll) summed over every possible pixel value is 1 (incl. the channel-autoregressive shifts)."""
     torch.manual_seed(0)
     lik = LogisticMixture(channels, mixtures=3, bits=bits, value_range=(0.0, 1.0))
-    out = torch.randn(1, lik.params, 1, 1)
+    out = torch.randn(1, lik.out_channels(channels), 1, 1)
     levels = torch.linspace(0, 1, 2**bits)
     values = torch.tensor(list(itertools.product(levels.tolist(), repeat=channels)))  # every colour
     x = values.view(-1, channels, 1, 1)
