@@ -49,6 +49,7 @@ class VQVAE(AutoencoderModule):
         self.grid = net.grid(self.shape)
         self.register_buffer("split_counts", torch.zeros(self.num_codes), persistent=False)
         self.register_buffer("data_variance", torch.tensor(0.0))  # 0 until the first batch sets it
+        self._variance_known = False
         self._indices: torch.Tensor | None = None
 
     # -- interface ------------------------------------------------------------------------------
@@ -82,12 +83,15 @@ class VQVAE(AutoencoderModule):
         return {"loss": loss, "recon": recon, "codebook": codebook, "commitment": commitment}
 
     def pixel_variance(self, x: torch.Tensor) -> torch.Tensor:
-        """Var[x] over every pixel of the first batch seen (averaged over processes), then fixed."""
-        if not self.data_variance:
-            v = x.detach().float().var()
-            if self._trainer is not None:
-                v = self.trainer.strategy.reduce(v, reduce_op="mean")
-            self.data_variance.fill_(max(float(v), 1e-12))  # a constant batch must not divide by 0
+        """Var[x] over every pixel of the first batch seen (averaged over processes), then fixed; a checkpoint's
+        value is kept. The buffer is read back to the host once per process, not every step."""
+        if not self._variance_known:
+            if not self.data_variance:
+                v = x.detach().float().var()
+                if self._trainer is not None:
+                    v = self.trainer.strategy.reduce(v, reduce_op="mean")
+                self.data_variance.fill_(max(float(v), 1e-12))  # a constant batch must not divide by 0
+            self._variance_known = True
         return self.data_variance
 
     def _counts(self) -> torch.Tensor:

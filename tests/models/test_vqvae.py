@@ -144,6 +144,18 @@ def test_grid_net_round_trips_any_size(size):
     assert spec.decoder(5, shape)(z).shape == (2, *shape)
 
 
+def test_data_variance_comes_back_from_a_checkpoint_not_from_the_next_batch():
+    torch.manual_seed(0)
+    trained = _tiny_vqvae().eval()
+    x = torch.rand(4, 1, 8, 8)
+    trained.loss((x, None))
+    resumed = _tiny_vqvae().eval()
+    resumed.load_state_dict(trained.state_dict())
+    terms = resumed.loss((0.1 * x, None))
+    assert resumed.data_variance == x.var()
+    assert torch.isclose(terms["recon"], (resumed.reconstruct(0.1 * x) - 0.1 * x).pow(2).mean() / x.var())
+
+
 def test_bf16_run_keeps_the_codebook_terms_float32(make_cfg):
     cfg = make_cfg("vqvae", "digits", ["trainer.precision=bf16-mixed", "model.num_codes=16"])
     run_cfg(cfg)
