@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lightning_ae.nets.gan import mlp
+from lightning_ae.nets.mlp import mlp
 
 from .adversarial import ManualOptimization
 from .base import AutoencoderModule

@@ -14,8 +14,6 @@ Data without labels (CelebA, a flat folder) stops at set-up with a one-line erro
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -112,16 +110,8 @@ class CVAE(VAE):
         """log p(x|z,y) + log p(z) − log q(z|x,y) for k draws z ~ q(z|x,y): [k, B] (conditional, so y is needed)."""
         if y is None:
             raise UserError("CVAE.log_weights(x, k, y) needs the class labels y of x")
-        mu, logvar = (t.float() for t in self.posterior(x, y))
-        std = (0.5 * logvar).exp()
-        eps = torch.randn(k, *mu.shape, device=mu.device)
-        z = mu + std * eps
-        log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_p = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
         e = self.embed(y, len(x)).repeat(k, 1)
-        out = self._decoder_out(z.flatten(0, 1).to(x.dtype), e)
-        log_lik = -self.likelihood.nll(out, x.repeat(k, *([1] * (x.dim() - 1)))).view(k, -1)
-        return log_lik + log_p - log_q
+        return self.importance_weights(x, *self.posterior(x, y), k, lambda z: self._decoder_out(z, e))
 
     def loss(self, batch):
         x, y = batch

@@ -1,5 +1,5 @@
 """NVAE: a deep hierarchical VAE (Vahdat & Kautz, "NVAE: A Deep Hierarchical Variational Autoencoder",
-NeurIPS 2020). Networks and cells: `lightning_ae.nets.nvae`; likelihoods: `nvae_likelihood`.
+NeurIPS 2020). Networks and cells: `lightning_ae.nets.nvae`; likelihoods: `lightning_ae.likelihoods`.
 
 Model (paper eq. 1–2): groups z_1 (top) … z_L over several spatial scales,
     p(z) = Π_l p(z_l | z_<l),   q(z|x) = Π_l q(z_l | x, z_<l),
@@ -10,9 +10,12 @@ Training loss per step t of T (terms in nats per image, mean over the batch):
     loss = −log p(x|z) + β(t)·Σ_l γ_l·KL_l + λ·(Σ_convs σ_max(W) + Σ_BN max|γ_bn|)
 - KL warm-up (Sec. 3.3): β(t) = clamp((t − c·T) / (w·T), β_min, 1), w = `kl_warmup` (0.3 of training),
   c = `kl_constant`, β_min = `kl_min`.
-- KL balancing (Sec. 3.3, App. A): while β < 1, γ_l ∝ (E_batch[KL_l] + 0.01) / α_l with α_l ∝ the group's
-  number of latent variables (so γ follows KL per variable), normalised to mean 1 and not differentiated;
-  groups that carry little information are penalised less, which counters posterior collapse. γ = 1 after.
+- KL balancing (Sec. 3.3, App. A): while β < 1, γ_l ∝ (E_batch|KL_l| + 0.01) / α_l, normalised to mean 1 and
+  not differentiated; groups that carry little information are penalised less, which counters posterior
+  collapse. γ = 1 after. α_l are the official code's per-scale coefficients (its `kl_balancer_coeff`, 'square'):
+  for a group at scale s (s = 0 the top), α = 4^s / (groups at scale s), scaled so that the smallest is 1 —
+  the group's spatial size over its scale's group count, so a scale's KL budget does not grow with its
+  number of groups (the same as a group-size rule only when every scale has as many groups).
 - Spectral regularisation (Sec. 3.2, λ = `spectral_coeff`): σ_max of every conv weight by one power
   iteration per step; the (u, v) vectors are buffers, so they are checkpointed and resume exactly.
 - Adamax (lr 1e-2, from the model config's own `optimizer`) with a per-step schedule: linear warm-up over
@@ -33,13 +36,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from lightning_ae.errors import UserError
+from lightning_ae.likelihoods import observation_model
+from lightning_ae.nets.layers import Crop, Pad
 from lightning_ae.nets.nvae import HierarchicalVAE, Normal, batchnorm_scales, spectral_norms
 
 from .base import AutoencoderModule
-from .nvae_likelihood import make_observation
 
 
 def kl_warmup_coeff(step: int, total: int, warmup: float = 0.3, constant: float = 1e-4,
@@ -48,6 +51,12 @@ def kl_warmup_coeff(step: int, total: int, warmup: float = 0.3, constant: float 
     if warmup <= 0:
         return 1.0
     return float(min(max((step - constant * total) / (warmup * total), minimum), 1.0))
+
+
+def kl_balance_alpha(groups: list[int]) -> torch.Tensor:
+    """α per group, top first, for `groups` per scale (top first): 4^s / groups[s], divided by the minimum."""
+    alpha = torch.cat([torch.full((g,), 4.0**s / g) for s, g in enumerate(groups)])
+    return alpha / alpha.min()
 
 
 def balance_kl(kl_all: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,8 +84,10 @@ class NVAE(AutoencoderModule):
         if post_blocks != pre_blocks:
             raise UserError(f"model.post_blocks ({post_blocks}) must equal model.pre_blocks ({pre_blocks}) so "
                             "the decoder returns to the input size")
-        if isinstance(groups_per_scale, int):  # top scale first; adaptive: halve at each finer scale
-            groups = [max(groups_per_scale // (2**s if adaptive_groups else 1), 1) for s in range(scales)]
+        if isinstance(groups_per_scale, int):  # top scale first; adaptive (official --ada_groups): the finest
+            # scale gets groups_per_scale, and the count halves at each coarser scale up to the top
+            groups = [max(groups_per_scale // (2 ** (scales - 1 - s) if adaptive_groups else 1), 1)
+                      for s in range(scales)]
         else:
             groups = [int(g) for g in groups_per_scale]
         if len(groups) != scales or min(groups) < 1:
@@ -85,54 +96,45 @@ class NVAE(AutoencoderModule):
         padded = (math.ceil(h / self.factor) * self.factor, math.ceil(w / self.factor) * self.factor)
         top = (padded[0] // self.factor, padded[1] // self.factor)
         super().__init__(shape=shape, latent_dim=latent_per_group * top[0] * top[1], **kwargs)
-        self.pad = ((padded[1] - w) // 2, padded[1] - w - (padded[1] - w) // 2,
-                    (padded[0] - h) // 2, padded[0] - h - (padded[0] - h) // 2)  # left, right, top, bottom
         self.value_range = tuple(float(v) for v in value_range)
-        self.obs = make_observation(observation, c, self.likelihood.kind, mixtures, bits, self.value_range)
-        self.net = HierarchicalVAE(c, self.obs.params, padded, channels, pre_blocks, pre_cells, groups,
+        self.pad_input = Pad((h, w), padded, mode="constant", value=self.value_range[0])
+        self.crop_output = Crop(padded, (h, w))
+        self.obs = observation_model(observation, c, self.likelihood.kind, mixtures, bits, self.value_range)
+        self.net = HierarchicalVAE(c, self.obs.out_channels(c), padded, channels, pre_blocks, pre_cells, groups,
                                    latent_per_group, enc_cells, dec_cells, post_blocks, post_cells, expand, se)
-        sizes = torch.tensor(self.net.group_sizes(), dtype=torch.float32)
-        self.register_buffer("kl_alpha", sizes / sizes.min(), persistent=False)
+        self.register_buffer("kl_alpha", kl_balance_alpha(groups), persistent=False)
         self.kl_warmup, self.kl_constant, self.kl_min, self.kl_balance = kl_warmup, kl_constant, kl_min, kl_balance
         self.spectral_coeff, self.power_iterations = spectral_coeff, int(power_iterations)
         self.lr_warmup, self.lr_min, self.schedule_steps = lr_warmup, lr_min, schedule_steps
         with torch.no_grad():  # start the power iteration near the top singular vectors
             spectral_norms(self.net, iterations=10)
 
-    # -- padding to the hierarchy's size and back ----------------------------------------------------
-    def _pad(self, x):
-        return F.pad(x, self.pad, value=self.value_range[0]) if any(self.pad) else x
-
-    def _crop(self, out):
-        l, r, t, b = self.pad
-        return out[:, :, t: out.shape[2] - b, l: out.shape[3] - r]
-
     # -- the interface ---------------------------------------------------------------------------
     def encode(self, x):
-        top = self.net.dec[0]["posterior"](self.net.bottom_up(self._pad(x))[0])
+        top = self.net.dec[0]["posterior"](self.net.bottom_up(self.pad_input(x))[0])
         return Normal.from_params(top).mu.flatten(1)
 
     def decode(self, z):
         z_top = z.reshape(len(z), self.net.latent, *self.net.top_size)
         out, _ = self.net.top_down(n=len(z), mean=True, z_top=z_top)
-        return self.obs.mean(self._crop(out))
+        return self.obs.mean(self.crop_output(out))
 
     def reconstruct(self, x):
-        out, _ = self.net.top_down(self.net.bottom_up(self._pad(x)), mean=True)
-        return self.obs.mean(self._crop(out))
+        out, _ = self.net.top_down(self.net.bottom_up(self.pad_input(x)), mean=True)
+        return self.obs.mean(self.crop_output(out))
 
     def sample(self, n: int, temperature: float = 1.0):
         out, _ = self.net.top_down(n=n, temperature=temperature)
-        return self.obs.mean(self._crop(out))
+        return self.obs.mean(self.crop_output(out))
 
     def log_weights(self, x, k: int = 1):
         """log p(x|z) + Σ_l [log p(z_l|z_<l) − log q(z_l|x,z_<l)] for k joint draws z ~ q(z|x): [k, B]."""
-        feats = self.net.bottom_up(self._pad(x))
+        feats = self.net.bottom_up(self.pad_input(x))
         chunk, rows = max(1, 2048 // len(x)), []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
             out, groups = self.net.top_down([f.repeat(kk, 1, 1, 1) for f in feats])
-            lw = -self.obs.nll(self._crop(out), x.repeat(kk, 1, 1, 1))
+            lw = -self.obs.nll(self.crop_output(out), x.repeat(kk, 1, 1, 1))
             for z, q, p in groups:
                 lw = lw + p.log_prob(z) - q.log_prob(z)
             rows.append(lw.view(kk, len(x)))
@@ -153,8 +155,8 @@ class NVAE(AutoencoderModule):
 
     def loss(self, batch):
         x, _ = batch
-        out, groups = self.net.top_down(self.net.bottom_up(self._pad(x)))
-        recon = self.obs.nll(self._crop(out), x).mean()
+        out, groups = self.net.top_down(self.net.bottom_up(self.pad_input(x)))
+        recon = self.obs.nll(self.crop_output(out), x).mean()
         kl_all = torch.stack([q.kl(p) for _, q, p in groups], 1)  # [B, groups], top first
         kl = kl_all.sum(1).mean()
         terms = {"loss": recon + kl, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
@@ -167,11 +169,6 @@ class NVAE(AutoencoderModule):
         terms.update(spectral=spectral.detach(), kl_coeff=torch.tensor(beta, device=recon.device))
         terms.update({f"kl_group_{i}": v.detach() for i, v in enumerate(kl_all.mean(0))})
         return terms
-
-    def training_step(self, batch, batch_idx):
-        terms = self.loss(batch)  # loss terms and diagnostics (spectral, kl_coeff, kl_group_<i>)
-        self.log_train(terms, len(batch[0]))
-        return terms["loss"]
 
     def lr_factor(self, step: int, lr: float) -> float:
         """Linear warm-up over lr_warmup·T steps, then cosine from 1 to lr_min/lr at step T."""

@@ -52,14 +52,17 @@ class VAE(GaussianLatent, AutoencoderModule):
 
         −mean over k is a negative-ELBO estimate; −(logsumexp over k − log k) the IS-NLL (Burda et al. 2015).
         """
-        mu, logvar = self.posterior(x)
+        return self.importance_weights(x, *self.posterior(x), k, self.decoder)
+
+    def importance_weights(self, x, mu, logvar, k: int, decoder) -> torch.Tensor:
+        """log p(x|z) + log N(z; 0, I) − log N(z; μ, σ²) for k draws z = μ + σε: [k, B]; `decoder` maps the
+        [k·B, latent] draws (k blocks of the batch) to the likelihood's parameters."""
         mu, logvar = mu.float(), logvar.float()
-        std = (0.5 * logvar).exp()
         eps = torch.randn(k, *mu.shape, device=mu.device)
-        z = mu + std * eps
+        z = mu + (0.5 * logvar).exp() * eps
         log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_p = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-        out = self.decoder(z.flatten(0, 1).to(mu.dtype))
+        out = decoder(z.flatten(0, 1).to(x.dtype))
         log_lik = -self.likelihood.nll(out, x.repeat(k, *([1] * (x.dim() - 1)))).view(k, -1)
         return log_lik + log_p - log_q
 

@@ -1,12 +1,17 @@
 """VQ-VAE (van den Oord, Vinyals, Kavukcuoglu, "Neural Discrete Representation Learning", NeurIPS 2017).
 
     z_e = E(x) ∈ R^{D×h×w},   k*_ij = argmin_k ‖z_e,ij − e_k‖²,   z_q,ij = e_{k*_ij},   x̂ = D(z_q)
-    loss = −log p(x | z_q) + ‖sg[z_e] − z_q‖² + β‖z_e − sg[z_q]‖²                         (eq. 3)
+    loss = recon + ‖sg[z_e] − z_q‖² + β‖z_e − sg[z_q]‖²                                   (eq. 3)
 
 with the straight-through gradient (z_q's gradient is copied to z_e). With `ema: true` the codebook term is
 dropped and the codebook follows exponential moving averages of its assigned encoder outputs (appendix
-A.1, decay 0.99). Each term is per image (summed over pixels or grid positions), averaged over the batch.
-Quantiser, EMA, dead-code restarts, float32 numerics and the DDP sync: `lightning_ae.nets.vq`.
+A.1, decay 0.99). The balance is the reference implementation's (the official sonnet VQ-VAE example), the
+one β = 0.25 was chosen for: every term is a mean, not a sum,
+    recon = mean over pixels of (x̂ − x)² / Var[x],   codebook, commitment = means over the D·h·w grid,
+so `recon` is the normalised MSE that reproductions report. Var[x] is the pixel variance of the first batch
+the model sees (a buffer, so it is checkpointed); `x̂` is the decoder output mapped to data space by the
+likelihood (a sigmoid for bernoulli data). Quantiser, EMA, dead-code restarts, float32 numerics and the DDP
+sync: `lightning_ae.nets.vq`.
 
 Logs: train/val/test `loss`, `recon`, `codebook`, `commitment`, and `perplexity` = exp(H) of code use and
 `dead_codes` = share of codes unused — per training batch (dead = EMA usage below threshold), over the
@@ -43,6 +48,8 @@ class VQVAE(AutoencoderModule):
                                          restart_dead=restart_dead, dead_threshold=dead_threshold)
         self.grid = net.grid(self.shape)
         self.register_buffer("split_counts", torch.zeros(self.num_codes), persistent=False)
+        self.register_buffer("data_variance", torch.tensor(0.0))  # 0 until the first batch sets it
+        self._variance_known = False
         self._indices: torch.Tensor | None = None
 
     # -- interface ------------------------------------------------------------------------------
@@ -69,10 +76,23 @@ class VQVAE(AutoencoderModule):
         x, _ = batch
         q = self.quantizer(self.encoder(x))
         self._indices = q["indices"]
-        recon = self.likelihood.nll(self.decoder(q["z_q"]), x).mean()
+        x_hat = self.likelihood.mean(self.decoder(q["z_q"]).float())
+        recon = (x_hat - x.float()).pow(2).mean() / self.pixel_variance(x)
         codebook, commitment = q["codebook"].mean(), q["commitment"].mean()
         loss = recon + codebook + self.beta * commitment
         return {"loss": loss, "recon": recon, "codebook": codebook, "commitment": commitment}
+
+    def pixel_variance(self, x: torch.Tensor) -> torch.Tensor:
+        """Var[x] over every pixel of the first batch seen (averaged over processes), then fixed; a checkpoint's
+        value is kept. The buffer is read back to the host once per process, not every step."""
+        if not self._variance_known:
+            if not self.data_variance:
+                v = x.detach().float().var()
+                if self._trainer is not None:
+                    v = self.trainer.strategy.reduce(v, reduce_op="mean")
+                self.data_variance.fill_(max(float(v), 1e-12))  # a constant batch must not divide by 0
+            self._variance_known = True
+        return self.data_variance
 
     def _counts(self) -> torch.Tensor:
         return torch.bincount(self._indices.reshape(-1), minlength=self.num_codes).float()

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import math
 
-import torch.nn.functional as F
 from torch import nn
 
 from lightning_ae.errors import UserError
 
-from .layers import activation
+from .layers import Crop, Pad, activation
 
 
 class ACAINet:
@@ -88,27 +87,3 @@ class ACAINet:
         channels, (gh, gw), linear = self._grid(shape, in_dim)
         head = [nn.Linear(in_dim, channels * gh * gw)] if linear else []
         return nn.Sequential(*head, nn.Unflatten(1, (channels, gh, gw)), self.spatial_decoder(channels, shape))
-
-
-class Pad(nn.Module):
-    """Replicate-pad (H, W) evenly on both sides up to `padded`; identity when they match."""
-
-    def __init__(self, size, padded):
-        super().__init__()
-        (h, w), (ph, pw) = size, padded
-        self.amount = ((pw - w) // 2, pw - w - (pw - w) // 2, (ph - h) // 2, ph - h - (ph - h) // 2)
-
-    def forward(self, x):
-        return F.pad(x, self.amount, mode="replicate") if any(self.amount) else x
-
-
-class Crop(nn.Module):
-    """The inverse of `Pad`: cut the centre (H, W) out of a `padded` map."""
-
-    def __init__(self, padded, size):
-        super().__init__()
-        (ph, pw), (self.h, self.w) = padded, size
-        self.top, self.left = (ph - self.h) // 2, (pw - self.w) // 2
-
-    def forward(self, x):
-        return x[..., self.top : self.top + self.h, self.left : self.left + self.w]

@@ -7,7 +7,7 @@ model runs on MLPs, the stride-2 `Conv` spec or ACAI's net alike:
 - ALAE's encoder E and generator G are `spec.encoder(shape, latent)` / `spec.decoder(latent, shape)`;
   `conf/model/net/alae_mlp.yaml` is the paper's MNIST MLP (784-1024-1024-50, leaky ReLU 0.2) and
   `alae_conv.yaml` a convolutional pair for 32×32 and larger images.
-- ALAE's mapping F (z → w) and latent discriminator D (w → score) are small MLPs built by `mlp`.
+- ALAE's mapping F (z → w) and latent discriminator D (w → score) are small MLPs built by `nets.mlp.mlp`.
 """
 from __future__ import annotations
 
@@ -15,16 +15,6 @@ import torch
 from torch import nn
 
 from .layers import activation
-
-
-def mlp(sizes: list[int], act: str = "leaky_relu") -> nn.Sequential:
-    """Linear layers through `sizes` with `act` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation(act))
-    return nn.Sequential(*layers)
 
 
 class Discriminator(nn.Module):

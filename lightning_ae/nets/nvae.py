@@ -228,13 +228,6 @@ class HierarchicalVAE(nn.Module):
     def num_groups(self) -> int:
         return len(self.dec)
 
-    def group_sizes(self) -> list[int]:
-        """Latent variables per group, top first."""
-        sizes, (h, w) = [], self.top_size
-        for s, n in enumerate(self.groups):
-            sizes += [self.latent * (h << s) * (w << s)] * n
-        return sizes
-
     def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Encoder features per group, top group first."""
         h = self.pre(self.stem(x))

@@ -8,7 +8,8 @@ Codebook learning, one of:
 - gradient: the codebook term ‖sg[z_e] − e‖² (eq. 3, second term) trains `codebook` as a parameter;
 - EMA (appendix A.1): N_k ← γN_k + (1−γ)n_k,  m_k ← γm_k + (1−γ)Σ_{i: k*_i = k} z_e,i,  e_k = m_k / N_k
   (N Laplace-smoothed), γ = `decay`; no codebook loss.
-The commitment term β‖z_e − sg[e]‖² is returned either way; the model weighs and adds it.
+The commitment term ‖z_e − sg[e]‖² is returned either way; the model weighs it by β and adds it. Both
+terms are means over the D·h·w entries of an image's grid (not sums), the balance β = 0.25 was set for.
 
 Initialisation (`data_init`): the first training batch places the codes on random encoder outputs.
 Dead codes: `usage` is an EMA of each code's assignment count per step; codes whose usage falls below
@@ -80,7 +81,8 @@ class VectorQuantizer(nn.Module):
         return F.embedding(idx, self.codebook).permute(0, 3, 1, 2)
 
     def forward(self, z_e: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Quantise; returns z_q (straight-through), indices, and per-image codebook/commitment terms."""
+        """Quantise; returns z_q (straight-through), indices, and per-image codebook/commitment terms, each a
+        mean over the image's D·h·w latent entries (as the reference's reduce_mean, so β keeps its meaning)."""
         if self.training and not self.initialised:
             self.restart(z_e.detach().float().permute(0, 2, 3, 1).reshape(-1, self.dim),
                          torch.ones(self.num_codes, dtype=torch.bool, device=z_e.device))
@@ -89,8 +91,8 @@ class VectorQuantizer(nn.Module):
         with _float32(z_e.device):
             z_e32 = z_e.float()
             z_q = self.lookup(idx).float()
-            commitment = (z_e32 - z_q.detach()).pow(2).flatten(1).sum(1)
-            codebook = (z_e32.detach() - z_q).pow(2).flatten(1).sum(1) if not self.ema else torch.zeros_like(commitment)
+            commitment = (z_e32 - z_q.detach()).pow(2).flatten(1).mean(1)
+            codebook = (z_e32.detach() - z_q).pow(2).flatten(1).mean(1) if not self.ema else torch.zeros_like(commitment)
             if self.training:
                 self.update(z_e32.detach(), idx)
         z_st = z_e + (z_q - z_e32).detach().to(z_e.dtype)  # straight-through: gradient of z_q → z_e
@@ -142,11 +144,12 @@ class VectorQuantizer(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """x + conv1×1(act(conv3×3(act(x)))), the paper's residual block."""
+    """x + conv1×1(act(conv3×3(act(x)))), the paper's residual block. The first activation is not in place,
+    so the skip path carries x itself, not act(x)."""
 
     def __init__(self, channels: int, hidden: int, act: str):
         super().__init__()
-        self.body = nn.Sequential(activation(act), nn.Conv2d(channels, hidden, 3, padding=1),
+        self.body = nn.Sequential(activation(act, inplace=False), nn.Conv2d(channels, hidden, 3, padding=1),
                                   activation(act), nn.Conv2d(hidden, channels, 1))
 
     def forward(self, x):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import hydra
@@ -70,18 +71,37 @@ def test_without_labels_the_mean_class_embedding_is_used(model):
     assert model.reconstruct(x).shape == x.shape
 
 
-def test_log_weights_follow_the_vae_protocol(model):
-    x, y = torch.rand(5, 1, 8, 8), torch.arange(5)
-    lw = model.log_weights(x, 7, y)
-    assert lw.shape == (7, 5) and torch.isfinite(lw).all()
-    # the ELBO estimate from log-weights matches the loss's ELBO on average (same estimator, many draws)
-    torch.manual_seed(1)
-    neg_elbo = -model.log_weights(x, 400, y).mean()
-    terms = [model.loss((x, y)) for _ in range(50)]
-    loss = torch.stack([t["recon"] + t["kl"] for t in terms]).mean()
-    assert neg_elbo.item() == pytest.approx(loss.item(), rel=0.03)
+def _log_normal(v, mean, std):
+    return (-0.5 * ((v - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)).sum(1)
+
+
+def test_loss_and_log_weights_equal_an_independent_computation(model):
+    """For one draw ε: z = μ + σε from the head on [F(x), W·onehot(y)], recon = Bernoulli NLL of the decoder on
+    [z, e], KL = Σ(−log σ + (σ² + μ²)/2 − ½), and the log-weight log p(x|z,y) + log N(z; 0, I) − log N(z; μ, σ²)."""
+    x, y = torch.rand(5, 1, 8, 8).bernoulli(), torch.tensor([0, 3, 3, 9, 5])
+    with torch.no_grad():
+        torch.manual_seed(1)
+        terms = model.loss((x, y))
+        torch.manual_seed(1)
+        lw = model.log_weights(x, 1, y)[0]
+        e = torch.nn.functional.one_hot(y, 10).float() @ model.label_embedding.weight
+        mu, logvar = model.head(torch.cat([model.encoder(x), e], 1)).chunk(2, 1)
+        torch.manual_seed(1)
+        z = mu + logvar.mul(0.5).exp() * torch.randn(mu.shape)
+        p = torch.sigmoid(model.decoder(torch.cat([z, e], 1))).double()
+    x, z, mu, sigma = x.double(), z.double(), mu.double(), logvar.double().mul(0.5).exp()
+    log_lik = (x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
+    kl = (-sigma.log() + (sigma**2 + mu**2) / 2 - 0.5).sum(1)
+    assert terms["recon"].item() == pytest.approx(-log_lik.mean().item(), rel=1e-5)
+    assert terms["kl"].item() == pytest.approx(kl.mean().item(), rel=1e-5)
+    assert terms["elbo"].item() == pytest.approx((log_lik - kl).mean().item(), rel=1e-5)
+    want = log_lik + _log_normal(z, torch.zeros_like(z), torch.ones_like(z)) - _log_normal(z, mu, sigma)
+    assert torch.allclose(lw.double(), want, rtol=1e-5)
+
+
+def test_log_weights_need_the_labels(model):
     with pytest.raises(UserError):
-        model.log_weights(x, 2)
+        model.log_weights(torch.rand(2, 1, 8, 8), 2)
 
 
 def test_unlabelled_batches_are_refused(model):

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from lightning_ae.nets import MLP, Conv
+from lightning_ae.nets.layers import Crop, Pad
+from lightning_ae.nets.mlp import mlp
 
 
 @pytest.mark.parametrize("spec", [MLP([32, 16]), Conv([8, 16]), Conv([8, 16, 32], batch_norm=True)])
@@ -20,3 +22,23 @@ def test_round_trip_shapes(spec, shape):
 def test_unknown_activation_is_named():
     with pytest.raises(ValueError, match="unknown activation 'gelu2'"):
         MLP([4], activation="gelu2").encoder((1, 2, 2), 3)
+
+
+@pytest.mark.parametrize("mode", ["constant", "replicate"])
+def test_pad_centres_the_image_and_crop_inverts_it(mode):
+    x = torch.arange(6.0).view(1, 1, 2, 3)
+    padded = Pad((2, 3), (5, 6), mode=mode, value=-1.0)(x)  # 3 rows: 1 above, 2 below; 3 columns: 1 left, 2 right
+    assert padded.shape == (1, 1, 5, 6)
+    assert torch.equal(padded[..., 1:3, 1:4], x)
+    if mode == "constant":
+        assert padded.sum() == x.sum() - (30 - 6)
+    else:
+        assert torch.equal(padded[..., 0, 1:4], x[..., 0, :]) and torch.equal(padded[..., 1:3, 5], x[..., :, 2])
+    assert torch.equal(Crop((5, 6), (2, 3))(padded), x)
+
+
+def test_mlp_builder_puts_the_activation_between_layers_only():
+    net = mlp([3, 5, 2], "relu")
+    assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Linear"]
+    x = torch.randn(4, 3)
+    assert torch.equal(net(x), net[2](torch.relu(net[0](x))))
