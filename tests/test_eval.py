@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def variant_params():
 
 @pytest.mark.parametrize("model", variant_params())
 def test_eval_command_on_a_checkpoint_of_each_variant(model, make_cfg, tmp_path, capsys):
-    from lightning_ae.evaluation.checkpoint import load_model
+    from lightning_ae.building import load_model
 
     extra = []
     if model in NEEDS_CHECKPOINT:
@@ -102,13 +103,27 @@ def test_training_evaluates_the_trained_model(make_cfg):
     cfg = make_cfg("vae", "digits")  # fast_dev_run: the fast evaluation settings, no FID
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    assert {"eval/recon/mse", "eval/likelihood/nll_is", "eval/baseline_pca/sse", "eval/probe/linear_acc"} <= set(metrics)
-    assert metrics["eval/likelihood/nll_is"] <= metrics["eval/likelihood/neg_elbo"]
+    assert {"eval/recon/mse", "eval/likelihood/nll_is_ce", "eval/baseline_pca/sse", "eval/probe/linear_acc"} <= set(metrics)
+    assert metrics["eval/likelihood/nll_is_ce"] <= metrics["eval/likelihood/neg_elbo_ce"]
     assert not any(k.startswith("eval/fid") for k in metrics)
 
 
+def test_likelihood_units_follow_the_data_nats_only_for_binary_pixels(make_cfg, tmp_path, capsys):
+    """A Bernoulli VAE on grey-level digits prints a cross-entropy, never nats or bits/dim; the same checkpoint
+    on binarised digits prints nats and bits/dim, with bits/dim = nats / (D·ln 2)."""
+    ckpt = train_checkpoint(make_cfg, "vae")
+    grey = evaluate_checkpoint(ckpt, tmp_path / "grey", ["evaluation.parts.fid=false"])["metrics"]
+    table = capsys.readouterr().out
+    assert {"likelihood/neg_elbo_ce", "likelihood/nll_is_ce"} <= set(grey)
+    assert "likelihood/nll_is " not in table and "_bpd" not in table and "likelihood/nll_is_ce" in table
+    binary = evaluate_checkpoint(ckpt, tmp_path / "binary", ["+data.binarize=static"])["metrics"]
+    table = capsys.readouterr().out
+    assert "likelihood/nll_is_bpd" in table and not any(k.endswith("_ce") for k in binary)
+    assert binary["likelihood/nll_is_bpd"] == pytest.approx(binary["likelihood/nll_is"] / (64 * math.log(2)))
+
+
 def test_training_can_skip_the_evaluation(make_cfg):
-    cfg = make_cfg("ae", "digits", extra=["+evaluation.enabled=false"])
+    cfg = make_cfg("ae", "digits", extra=["evaluation.enabled=false"])
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert "test/loss" in metrics and not any(k.startswith("eval/") for k in metrics)
@@ -117,7 +132,7 @@ def test_training_can_skip_the_evaluation(make_cfg):
 # -- files that are not lightning_ae checkpoints ------------------------------------------------------
 @pytest.mark.parametrize("content", ["garbage", "foreign", "truncated", "missing"])
 def test_not_a_lightning_ae_checkpoint_is_one_clear_error(content, make_cfg, tmp_path):
-    from lightning_ae.evaluation.checkpoint import load_model
+    from lightning_ae.building import load_model
 
     path = tmp_path / "model.ckpt"
     if content == "garbage":

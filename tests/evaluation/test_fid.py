@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lightning_ae.errors import UserError
-from lightning_ae.evaluation.fid import feature_classifier, fid_score
+from lightning_ae.metrics.fid import feature_classifier, fid_score
 
 
 def test_fid_is_near_zero_for_the_data_itself_and_large_for_noise(digits, fid_cache):
