@@ -122,6 +122,17 @@ def test_likelihood_units_follow_the_data_nats_only_for_binary_pixels(make_cfg, 
     assert binary["likelihood/nll_is_bpd"] == pytest.approx(binary["likelihood/nll_is"] / (64 * math.log(2)))
 
 
+def test_a_short_training_run_skips_the_costly_parts_and_says_how_to_run_them(make_cfg, caplog):
+    cfg = make_cfg("vae", "digits", extra=FAST_FIT[:3] + ["logger=none"], fast=False)  # 1 epoch, then test
+    with caplog.at_level("INFO", logger="lightning_ae"):
+        run_cfg(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert "eval/recon/mse" in metrics and "eval/probe/linear_acc" in metrics
+    assert not any(k.startswith(("eval/likelihood", "eval/fid", "eval/baseline_pca")) for k in metrics)
+    assert "skipped fid, likelihood, pca_baseline after a 1-epoch run" in caplog.text
+    assert "python -m lightning_ae.eval ckpt_path=" in caplog.text and ".ckpt" in caplog.text
+
+
 def test_training_can_skip_the_evaluation(make_cfg):
     cfg = make_cfg("ae", "digits", extra=["evaluation.enabled=false"])
     run_cfg(cfg)
