@@ -16,7 +16,8 @@ def compute(model, datamodule, cfg, device) -> dict[str, float]:
     x, y = scored(datamodule, cfg)
     px, py = training(datamodule, cfg.probe.max_train)
     bs, seed = int(cfg.batch_size), int(cfg.seed)
-    z, z_train = batched(model.encode, x, y, bs, device).flatten(1), batched(model.encode, px, py, bs, device).flatten(1)
+    z = batched(model.encode, x, y, bs, device).flatten(1)
+    z_train = batched(model.encode, px, py, bs, device).flatten(1)
     return {
         "probe/linear_acc": linear_probe_accuracy(z_train, py, z, y, int(cfg.probe.max_iter), seed),
         "probe/kmeans_acc": kmeans_accuracy(z, y, datamodule.num_classes, seed, int(cfg.probe.kmeans_init)),
