@@ -191,5 +191,5 @@ def test_eval_command_end_to_end(make_cfg, tmp_path):
     proc = run_eval_command([f"ckpt_path={ckpt}", "evaluation=fast"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "run" / "eval.json").read_text())
-    assert report["data"] == "digits" and "likelihood/nll_is" in report["metrics"]
-    assert "likelihood/nll_is" in proc.stdout  # the table
+    assert report["data"] == "digits" and "likelihood/nll_is_ce" in report["metrics"]  # grey levels: no nats
+    assert "likelihood/nll_is_ce" in proc.stdout  # the table
