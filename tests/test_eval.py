@@ -193,3 +193,13 @@ def test_eval_command_end_to_end(make_cfg, tmp_path):
     report = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert report["data"] == "digits" and "likelihood/nll_is_ce" in report["metrics"]  # grey levels: no nats
     assert "likelihood/nll_is_ce" in proc.stdout  # the table
+
+
+def test_eval_and_hashing_entry_points_do_not_import_the_training_entry_point():
+    """Both build and load through lightning_ae.building; no import of lightning_ae.train, even inside a function."""
+    import ast
+
+    for path in (ROOT / "lightning_ae" / "eval.py", ROOT / "lightning_ae" / "hashing" / "__main__.py"):
+        modules = {n.module for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Import) for a in n.names}
+        assert "lightning_ae.train" not in modules and "lightning_ae.building" in modules, path
