@@ -152,6 +152,16 @@ def test_labels_reach_a_log_weights_that_takes_them():
     assert seen["y"] is not None and seen["y"].tolist() == list(range(6))
 
 
+def test_only_normalised_discrete_likelihoods_are_reported_in_nats():
+    from lightning_ae.metrics.likelihood import bits_per_dim, likelihood_units
+
+    assert likelihood_units("bernoulli", binary_data=True) == "nats"
+    assert likelihood_units("bernoulli", binary_data=False) == "cross_entropy"
+    assert likelihood_units("logistic_mixture", binary_data=False) == "nats"  # NVAE's discretised 8-bit mixture
+    assert likelihood_units("gaussian", binary_data=False) == "density"
+    assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)  # one bit per pixel
+
+
 # -- representation ---------------------------------------------------------------------------------
 def test_hungarian_accuracy_of_a_permuted_labelling_is_one():
     rng = np.random.default_rng(0)
