@@ -66,8 +66,9 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "outputs" / "benchmarks" / "hashing.json"))
     args = p.parse_args(argv)
 
-    from lightning_ae.hashing import lsh_codes, pca_sign_codes, retrieval_metrics
-    from lightning_ae.hashing.__main__ import codes
+    from lightning_ae.evaluation.calls import batched
+    from lightning_ae.hashing import lsh_codes, pca_sign_codes
+    from lightning_ae.metrics.retrieval import retrieval_metrics
 
     cfg = compose(["model=hashing", "data=mnist", f"paths.data_dir={args.data_dir}", f"model.latent_dim={args.bits}"])
     model, dm, fit = train(cfg, args.minutes, args.epochs, args.accelerator)
@@ -75,7 +76,8 @@ def main(argv=None):
     db_x, db_y = torch.cat([tx, vx]), torch.cat([ty, vy])
     rows = {}
     device = model.device
-    sets = {"model": lambda: (codes(model, db_x, 2000, device), codes(model, qx, 2000, device)),
+    sets = {"model": lambda: (batched(model.hash_codes, db_x, batch_size=2000, device=device),
+                              batched(model.hash_codes, qx, batch_size=2000, device=device)),
             "pca_sign": lambda: (pca_sign_codes(db_x, db_x, args.bits), pca_sign_codes(db_x, qx, args.bits))}
     if args.lsh:
         sets["lsh"] = lambda: (lsh_codes(db_x, db_x, args.bits), lsh_codes(db_x, qx, args.bits))

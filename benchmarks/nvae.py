@@ -5,7 +5,7 @@ batch `--batch-size`, each for `--minutes` of wall clock (Lightning's `max_time`
 training. NVAE's warm-up and cosine schedules need a length: a short calibration run (not counted)
 measures its steps per second and sets `model.schedule_steps` to the steps the budget allows. The VAE uses
 its default config (MLP, latent 16, Adam 1e-3). Then, on the test split, with the project's evaluation code
-(`lightning_ae.evaluation.likelihood`): the negative ELBO (one draw per image, `--elbo-images` images) and
+(`lightning_ae.evaluation.parts.likelihood`): the negative ELBO (one draw per image, `--elbo-images` images) and
 the importance-sampled NLL with K = `--k` draws (`--is-images` images), both in nats per image.
 
     # the budget: 20 minutes per model
@@ -64,7 +64,7 @@ def run(name: str, args) -> dict:
     import hydra
     import pytorch_lightning as pl
 
-    from lightning_ae.evaluation.likelihood import likelihood_metrics
+    from lightning_ae.evaluation.parts.likelihood import likelihood_metrics
 
     overrides = [f"model={name}", "data=mnist", "data.binarize=dynamic", f"data.batch_size={args.batch_size}",
                  f"paths.data_dir={args.data_dir}"]

@@ -34,20 +34,22 @@ def _model_name(target: str) -> str:
     return target.rsplit(".", 1)[-1]
 
 
-def check_checkpoint(path: Path, model_target: str) -> None:
-    """One-line errors for a corrupt checkpoint, or one of another model than the configured one."""
+def check_checkpoint(path: Path, model_target: str | None = None) -> dict:
+    """The loaded checkpoint; one-line errors for a corrupt or foreign file, or (given `model_target`) one
+    of another model than the configured one. Training's resume and the eval entry point both use it."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__}); "
                         "point ckpt_path at another .ckpt (nothing was changed)") from None
     meta = ckpt.get("lightning_ae") if isinstance(ckpt, dict) else None
-    if not meta or not (meta.get("config") or {}).get("model"):
+    if not meta or not (meta.get("config") or {}).get("model") or "state_dict" not in ckpt:
         raise UserError(f"{path} is not a lightning_ae checkpoint; give one written by `python -m lightning_ae`")
     saved = meta["config"]["model"]["_target_"]
-    if saved != model_target:
+    if model_target is not None and saved != model_target:
         raise UserError(f"{path} holds a {_model_name(saved)} checkpoint but the config builds "
                         f"{_model_name(model_target)}; select the matching model=... to resume it")
+    return ckpt
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:

@@ -23,25 +23,12 @@ from lightning_ae.errors import UserError, user_errors
 log = logging.getLogger("lightning_ae")
 
 
-def data_config(cfg: DictConfig, stored: dict) -> DictConfig:
-    """`data=<name>` if given, else the checkpoint's data config with any non-null `data.*` keys on top."""
-    given = OmegaConf.to_container(cfg.get("data") or {}, resolve=True)  # resolved here: it moves to a new root
-    if "_target_" in given:
-        return OmegaConf.create(given)
-    if not isinstance(stored.get("data"), dict) or "_target_" not in stored["data"]:
-        raise UserError("the checkpoint stores no data config; choose one with data=<name> "
-                        f"({', '.join(config_options('data'))})")
-    changes = {k: v for k, v in given.items() if v is not None}
-    return OmegaConf.merge(OmegaConf.create(stored["data"]), changes)
-
-
 def run(cfg: DictConfig) -> dict[str, float]:
     import pytorch_lightning as pl
     import torch
 
-    from lightning_ae.evaluation.checkpoint import load_model, read_checkpoint
+    from lightning_ae.building import build, build_all, finish_wandb, load_model, read_checkpoint, stored_data_config
     from lightning_ae.evaluation.suite import evaluate
-    from lightning_ae.train import build, build_all, finish_wandb
 
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise UserError("give the checkpoint to evaluate: python -m lightning_ae.eval ckpt_path=<path to .ckpt>")
@@ -49,7 +36,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ckpt = read_checkpoint(cfg.ckpt_path)
     model = load_model(cfg.ckpt_path, ckpt)
     stored = ckpt["lightning_ae"]["config"]
-    datamodule = build(OmegaConf.create({"data": data_config(cfg, stored)}), "data")
+    datamodule = build(OmegaConf.create({"data": stored_data_config(stored, cfg.get("data"))}), "data")
     if tuple(datamodule.shape) != tuple(model.shape):
         raise UserError(f"the checkpoint's model takes images of shape {tuple(model.shape)} but the data gives "
                         f"{tuple(datamodule.shape)}; evaluate on the data it was trained on (drop data=...)")

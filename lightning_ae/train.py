@@ -13,30 +13,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lightning_ae.building import build, build_all, finish_wandb
 from lightning_ae.cli import check_overrides, check_values, torchrun_overrides
 from lightning_ae.errors import UserError, user_errors
 
 log = logging.getLogger("lightning_ae")
-
-
-def build(cfg: DictConfig, target: str):
-    """Instantiate `cfg[target]`, surfacing our own one-line errors from inside Hydra's wrapper."""
-    from hydra.errors import InstantiationException
-
-    try:
-        return hydra.utils.instantiate(cfg[target])
-    except InstantiationException as e:
-        cause = e.__cause__
-        while cause is not None and not isinstance(cause, UserError):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
-        raise UserError(f"cannot build `{target}` from the config: {str(e).splitlines()[-1]}") from None
-
-
-def build_all(cfg: DictConfig, group: str) -> list:
-    node = cfg.get(group) or {}
-    return [hydra.utils.instantiate(c) for c in node.values() if c is not None and "_target_" in c]
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -131,16 +112,19 @@ def check_devices(cfg: DictConfig) -> None:
 def evaluate_after_training(cfg: DictConfig, trainer, model, datamodule) -> dict[str, float]:
     """The evaluation suite (lightning_ae.evaluation) on the trained model; its metrics join metrics.json.
 
-    Settings: conf/evaluation/default.yaml (fast.yaml under fast_dev_run: no FID, few images), changed with
-    `+evaluation.<key>=...`; `+evaluation.enabled=false` skips it. Keys are `eval/<part>/<metric>`."""
-    from lightning_ae.evaluation.suite import settings
+    Settings: `cfg.evaluation` (conf/evaluation/, e.g. `evaluation.max_images=1000`, `evaluation=fast`);
+    `evaluation.enabled=false` skips it. Under fast_dev_run the fast.yaml values win; a short run skips the
+    costly parts (`evaluation.after_training`). Keys are `eval/<part>/<metric>`."""
+    from lightning_ae.evaluation.suite import after_training, evaluate, preset
 
-    overrides = dict(cfg.get("evaluation") or {})
-    if not overrides.pop("enabled", True) or not trainer.is_global_zero:
+    if not cfg.evaluation.enabled or not trainer.is_global_zero:
         return {}
-    from lightning_ae.evaluation.suite import evaluate
-
-    ev = settings("fast" if trainer.fast_dev_run else "default", overrides)
+    if trainer.fast_dev_run:
+        ev = OmegaConf.merge(cfg.evaluation, preset("fast"))
+    else:
+        saved = trainer.checkpoint_callback
+        ckpt = saved and (saved.best_model_path or saved.last_model_path)
+        ev = after_training(cfg.evaluation, trainer.current_epoch, ckpt)
     metrics = {f"eval/{k}": v for k, v in evaluate(model, datamodule, ev, device=trainer.strategy.root_device).items()}
     for logger in trainer.loggers:
         logger.log_metrics(metrics, step=trainer.global_step)
@@ -167,12 +151,6 @@ def find_unused_parameters(cfg: DictConfig, model) -> None:
     if strategy in (None, "auto", "ddp", "ddp_spawn") and cfg.trainer.get("devices", 1) not in (1, "1"):
         with open_dict(cfg):
             cfg.trainer.strategy = f"{'ddp_spawn' if strategy == 'ddp_spawn' else 'ddp'}_find_unused_parameters_true"
-
-
-def finish_wandb() -> None:
-    """End the W&B run of this job so that every multirun job gets a run of its own."""
-    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
-        sys.modules["wandb"].finish()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://lightning_ae.conf", config_name="train")

@@ -103,7 +103,7 @@ def test_mid_epoch_resume_is_bit_identical(model, make_cfg, tmp_path):
     """Resuming from a checkpoint written mid-epoch trains on the same batches with the same noise."""
     from tests.conftest import run_cfg
 
-    common = ["trainer.max_epochs=3", "data.batch_size=64", "test=false", "logger=none", "+evaluation.enabled=false",
+    common = ["trainer.max_epochs=3", "data.batch_size=64", "test=false", "logger=none", "evaluation.enabled=false",
               "+callbacks.keep={_target_:pytorch_lightning.callbacks.ModelCheckpoint,every_n_train_steps:30,"
               f"save_top_k:-1,filename:'s{{step}}',dirpath:'{tmp_path}/steps'}}"]
     full = make_cfg(model, "digits", [*common, f"paths.output_dir={tmp_path / 'full'}"], fast=False)

@@ -18,7 +18,7 @@ def test_two_runs_agree_exactly(model, make_cfg, tmp_path):
     for k in range(2):
         cfg = make_cfg(model, "digits", ["seed=7", "trainer.deterministic=true", "trainer.max_epochs=2",
                                          "callbacks=none", "logger=none", f"paths.output_dir={tmp_path / str(k)}",
-                                         "+evaluation.enabled=false"], fast=False)
+                                         "evaluation.enabled=false"], fast=False)
         run_cfg(cfg)
         results.append(json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text()))
     assert results[0] == results[1]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def variant_params():
 
 @pytest.mark.parametrize("model", variant_params())
 def test_eval_command_on_a_checkpoint_of_each_variant(model, make_cfg, tmp_path, capsys):
-    from lightning_ae.evaluation.checkpoint import load_model
+    from lightning_ae.building import load_model
 
     extra = []
     if model in NEEDS_CHECKPOINT:
@@ -102,13 +103,39 @@ def test_training_evaluates_the_trained_model(make_cfg):
     cfg = make_cfg("vae", "digits")  # fast_dev_run: the fast evaluation settings, no FID
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    assert {"eval/recon/mse", "eval/likelihood/nll_is", "eval/baseline_pca/sse", "eval/probe/linear_acc"} <= set(metrics)
-    assert metrics["eval/likelihood/nll_is"] <= metrics["eval/likelihood/neg_elbo"]
+    want = {"eval/recon/mse", "eval/likelihood/nll_is_ce", "eval/baseline_pca/sse", "eval/probe/linear_acc"}
+    assert want <= set(metrics)
+    assert metrics["eval/likelihood/nll_is_ce"] <= metrics["eval/likelihood/neg_elbo_ce"]
     assert not any(k.startswith("eval/fid") for k in metrics)
 
 
+def test_likelihood_units_follow_the_data_nats_only_for_binary_pixels(make_cfg, tmp_path, capsys):
+    """A Bernoulli VAE on grey-level digits prints a cross-entropy, never nats or bits/dim; the same checkpoint
+    on binarised digits prints nats and bits/dim, with bits/dim = nats / (D·ln 2)."""
+    ckpt = train_checkpoint(make_cfg, "vae")
+    grey = evaluate_checkpoint(ckpt, tmp_path / "grey", ["evaluation.parts.fid=false"])["metrics"]
+    table = capsys.readouterr().out
+    assert {"likelihood/neg_elbo_ce", "likelihood/nll_is_ce"} <= set(grey)
+    assert "likelihood/nll_is " not in table and "_bpd" not in table and "likelihood/nll_is_ce" in table
+    binary = evaluate_checkpoint(ckpt, tmp_path / "binary", ["+data.binarize=static"])["metrics"]
+    table = capsys.readouterr().out
+    assert "likelihood/nll_is_bpd" in table and not any(k.endswith("_ce") for k in binary)
+    assert binary["likelihood/nll_is_bpd"] == pytest.approx(binary["likelihood/nll_is"] / (64 * math.log(2)))
+
+
+def test_a_short_training_run_skips_the_costly_parts_and_says_how_to_run_them(make_cfg, caplog):
+    cfg = make_cfg("vae", "digits", extra=FAST_FIT[:3] + ["logger=none"], fast=False)  # 1 epoch, then test
+    with caplog.at_level("INFO", logger="lightning_ae"):
+        run_cfg(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert "eval/recon/mse" in metrics and "eval/probe/linear_acc" in metrics
+    assert not any(k.startswith(("eval/likelihood", "eval/fid", "eval/baseline_pca")) for k in metrics)
+    assert "skipped fid, likelihood, pca_baseline after a 1-epoch run" in caplog.text
+    assert "python -m lightning_ae.eval ckpt_path=" in caplog.text and ".ckpt" in caplog.text
+
+
 def test_training_can_skip_the_evaluation(make_cfg):
-    cfg = make_cfg("ae", "digits", extra=["+evaluation.enabled=false"])
+    cfg = make_cfg("ae", "digits", extra=["evaluation.enabled=false"])
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert "test/loss" in metrics and not any(k.startswith("eval/") for k in metrics)
@@ -117,7 +144,7 @@ def test_training_can_skip_the_evaluation(make_cfg):
 # -- files that are not lightning_ae checkpoints ------------------------------------------------------
 @pytest.mark.parametrize("content", ["garbage", "foreign", "truncated", "missing"])
 def test_not_a_lightning_ae_checkpoint_is_one_clear_error(content, make_cfg, tmp_path):
-    from lightning_ae.evaluation.checkpoint import load_model
+    from lightning_ae.building import load_model
 
     path = tmp_path / "model.ckpt"
     if content == "garbage":
@@ -164,5 +191,15 @@ def test_eval_command_end_to_end(make_cfg, tmp_path):
     proc = run_eval_command([f"ckpt_path={ckpt}", "evaluation=fast"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "run" / "eval.json").read_text())
-    assert report["data"] == "digits" and "likelihood/nll_is" in report["metrics"]
-    assert "likelihood/nll_is" in proc.stdout  # the table
+    assert report["data"] == "digits" and "likelihood/nll_is_ce" in report["metrics"]  # grey levels: no nats
+    assert "likelihood/nll_is_ce" in proc.stdout  # the table
+
+
+def test_eval_and_hashing_entry_points_do_not_import_the_training_entry_point():
+    """Both build and load through lightning_ae.building; no import of lightning_ae.train, even inside a function."""
+    import ast
+
+    for path in (ROOT / "lightning_ae" / "eval.py", ROOT / "lightning_ae" / "hashing" / "__main__.py"):
+        modules = {n.module for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Import) for a in n.names}
+        assert "lightning_ae.train" not in modules and "lightning_ae.building" in modules, path

@@ -1,182 +1,96 @@
-"""The evaluation suite: every metric that applies to a model, decided from what the model can do.
+"""The evaluation suite: every part that applies to a model, in the order of `cfg.parts`.
 
-A variant declares what it supports through its interface alone (duck typing), so a new variant needs no
-evaluation code. The parts, the key prefix they write and what turns them on:
+Each part is one module `lightning_ae/evaluation/parts/<name>.py` with `applies(model, datamodule)` and
+`compute(model, datamodule, cfg, device)`; the metric formulas they apply live in `lightning_ae/metrics/`.
+A model switches a part on by what it can do (`evaluation/capabilities.py`), so a new variant needs no
+evaluation code. **A new metric is one file plus one config line**: write `parts/<name>.py` and add
+`<name>: true` under `parts` in conf/evaluation/default.yaml.
 
 | part            | keys                                   | the model has ...                                |
 |-----------------|----------------------------------------|--------------------------------------------------|
 | reconstruction  | recon/{mse,sse,psnr,ssim}              | `reconstruct(x)` (every model)                   |
-| PCA baseline    | baseline_pca/{mse,sse,psnr,ssim}       | `encode(x)`: as many components as code numbers  |
+| pca_baseline    | baseline_pca/{mse,sse,psnr,ssim}       | `encode(x)`: as many components as code numbers  |
 | representation  | probe/{linear_acc,kmeans_acc}          | `encode(x)` (flattened), and the data has labels |
-| likelihood      | likelihood/{neg_elbo,nll_is}[_bpd]     | `log_weights(x, k) -> [k, B]` (VAE, CVAE, NVAE)  |
-| sample quality  | fid/{classifier|inception}             | `can_sample = True` and `sample(n)`              |
+| likelihood      | likelihood/{neg_elbo,nll_is}[_bpd|_ce] | `log_weights(x, k) -> [k, B]` (VAE, CVAE, NVAE)  |
+| fid             | fid/{classifier|inception}             | `can_sample = True` and `sample(n)`              |
 | denoising       | denoise/{psnr,ssim}_{input,output}     | `corrupt(x)` (DAE: noise or inpainting masks)    |
-| hashing         | hash/*, baseline_{pca_sign,lsh}/*      | `hash_codes(x) -> [B, bits]` in {0, 1}           |
+| hashing         | hash/*, baseline_{pca_sign,lsh}/*      | `hash_codes(x) -> [B, bits]`, and labelled data  |
 | codebook        | vq/*                                   | `code_indices(x)` and `num_codes`                |
-| interpolation   | lines/{mean_distance,smoothness}       | data is ACAI's lines (any model)                 |
+| lines           | lines/{mean_distance,smoothness}       | data is ACAI's lines (any model)                 |
 
-Methods that also take the label (a `y` parameter, e.g. CVAE's) are given it. All metrics use the test
-split (capped by `max_images`); fitted parts (probe, PCA, hashing database) use the training split.
-Settings are in conf/evaluation/default.yaml (`fast.yaml` shrinks them for smoke runs).
+All metrics use the `split` split (capped by `max_images`); fitted parts (probe, PCA, hashing database) use
+the training split. Each part logs its wall time. Settings: conf/evaluation/default.yaml; `fast.yaml`
+shrinks them for smoke runs. After training (`python -m lightning_ae`), a run shorter than
+`after_training.full_from_epochs` skips the `after_training.costly` parts (`after_training`);
+`python -m lightning_ae.eval` always runs every part.
 """
 from __future__ import annotations
 
+import importlib
 import logging
+import time
 from importlib.resources import files
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_ae.errors import UserError
-from lightning_ae.evaluation.calls import batched, call_with_labels
 
 log = logging.getLogger("lightning_ae")
 
 
+def preset(name: str) -> DictConfig:
+    """The keys conf/evaluation/<name>.yaml sets itself (its defaults list dropped)."""
+    node = OmegaConf.create((files("lightning_ae.conf") / "evaluation" / f"{name}.yaml").read_text())
+    node.pop("defaults", None)
+    return node
+
+
 def settings(name: str = "default", overrides: dict | DictConfig | None = None) -> DictConfig:
-    """conf/evaluation/<name>.yaml (layered on default.yaml), with `overrides` merged on top."""
-    def load(n):
-        node = OmegaConf.create((files("lightning_ae.conf") / "evaluation" / f"{n}.yaml").read_text())
-        node.pop("defaults", None)
-        return node
-
-    cfg = load("default") if name == "default" else OmegaConf.merge(load("default"), load(name))
-    if overrides:
-        cfg = OmegaConf.merge(cfg, overrides)
-    return cfg
+    """conf/evaluation/<name>.yaml layered on default.yaml, `overrides` on top: the evaluation config outside
+    a Hydra app (tests, notebooks); the entry points compose it with Hydra."""
+    layers = [preset("default")] + ([preset(name)] if name != "default" else [])
+    return OmegaConf.merge(*layers, overrides or {})
 
 
-def _optional(module: str, *names: str):
-    """A metrics module (with `names`) that this version may lack: the module, or None (logged once)."""
-    import importlib
-
+def part(name: str):
+    """The part module `lightning_ae.evaluation.parts.<name>`; an unknown name is one line."""
     try:
-        mod = importlib.import_module(module)
+        return importlib.import_module(f"lightning_ae.evaluation.parts.{name}")
     except ModuleNotFoundError as e:
-        if not module.startswith(e.name or "\0"):  # the module exists but one of its own imports failed
+        if e.name != f"lightning_ae.evaluation.parts.{name}":
             raise
-        mod = None
-    if mod is None or not all(hasattr(mod, n) for n in names):
-        if module not in _MISSING:
-            log.warning("%s is not available in this version; its metrics are skipped", module)
-            _MISSING.add(module)
-        return None
-    return mod
+        known = sorted(p.name[:-3] for p in files("lightning_ae.evaluation.parts").iterdir()
+                       if p.name.endswith(".py") and not p.name.startswith("_"))
+        raise UserError(f"evaluation.parts.{name}: no such evaluation part; known parts: {', '.join(known)}") from None
 
 
-_MISSING: set[str] = set()
-
-
-def _cap(t: torch.Tensor, n) -> torch.Tensor:
-    return t if n is None else t[: int(n)]
-
-
-def _labelled(y: torch.Tensor, num_classes: int) -> bool:
-    return num_classes >= 2 and len(y) > 0 and bool((y >= 0).all())
-
-
-def _prefixed(prefix: str, result) -> dict[str, float]:
-    """A part's result (a dict, or a (perplexity, dead share) pair) as prefixed float metrics."""
-    if isinstance(result, dict):
-        return {f"{prefix}/{k}": float(v) for k, v in result.items()}
-    if isinstance(result, (tuple, list)) and prefix == "vq":
-        return {"vq/perplexity": float(result[0]), "vq/dead_share": float(result[1])}
-    return {prefix: float(result)}
+def after_training(cfg: DictConfig, epochs: int, ckpt_path: str) -> DictConfig:
+    """The settings for the evaluation that follows training: a run of fewer than
+    `after_training.full_from_epochs` epochs skips the `after_training.costly` parts, with one line saying so."""
+    short = cfg.after_training
+    skipped = [p for p in short.costly if cfg.parts.get(p)] if epochs < int(short.full_from_epochs) else []
+    if not skipped:
+        return cfg
+    log.info("evaluation: skipped %s after a %d-epoch run (fewer than evaluation.after_training.full_from_epochs="
+             "%d); run every part with: python -m lightning_ae.eval ckpt_path=%s", ", ".join(skipped), epochs,
+             int(short.full_from_epochs), ckpt_path or "<checkpoint>")
+    return OmegaConf.merge(cfg, {"parts": {p: False for p in skipped}})
 
 
 def evaluate(model, datamodule, cfg: DictConfig | dict | None = None, device=None) -> dict[str, float]:
-    """Every applicable metric of `model` on `datamodule`'s test split: {"<part>/<metric>": float}."""
+    """Every applicable part of `model` on `datamodule`'s scored split: {"<prefix>/<metric>": float}."""
     cfg = settings(overrides=cfg) if not isinstance(cfg, DictConfig) or "parts" not in cfg else cfg
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(device).eval()
     torch.manual_seed(int(cfg.seed))
-    parts = cfg.parts
-    vr = datamodule.value_range
-    bs = int(cfg.batch_size)
-    x, y = datamodule.tensors(cfg.split)
-    x, y = _cap(x, cfg.max_images), _cap(y, cfg.max_images)
-    train_x, train_y = datamodule.tensors("train")
-    labelled = _labelled(y, datamodule.num_classes) and _labelled(train_y, datamodule.num_classes)
-    yy = y if labelled else None
+    chosen = [(name, part(name)) for name, on in cfg.parts.items() if on]  # every name checked before any runs
     out: dict[str, float] = {}
-    from lightning_ae.evaluation import reconstruction as rec
-
-    with torch.no_grad():
-        if parts.reconstruction:
-            out |= _prefixed("recon", rec.reconstruction_metrics(model.reconstruct, x, vr, bs, device, y=yy))
-        if parts.pca_baseline or parts.representation:
-            z = batched(model.encode, x, yy, bs, device).flatten(1)
-        if parts.pca_baseline:
-            fit_x = _cap(torch.cat([train_x, datamodule.tensors("val")[0]]), cfg.pca_max_train)
-            out |= _prefixed("baseline_pca", rec.pca_baseline(fit_x, x, z.shape[1], vr))
-        if parts.representation and labelled:
-            out |= representation(model, z, y, train_x, train_y, datamodule.num_classes, cfg, device)
-        if parts.likelihood and callable(getattr(model, "log_weights", None)):
-            from lightning_ae.evaluation.likelihood import likelihood_metrics
-
-            xl, yl = _cap(x, cfg.likelihood_max_images), None if yy is None else _cap(yy, cfg.likelihood_max_images)
-            out |= _prefixed("likelihood", likelihood_metrics(model.log_weights, xl, yl, int(cfg.is_samples),
-                                                              int(cfg.is_chunk), bs, device))
-        if parts.denoising and callable(getattr(model, "corrupt", None)):
-            out |= _prefixed("denoise", rec.denoising_metrics(model.corrupt, model.reconstruct, x, vr, bs, device))
-        hashes = _optional("lightning_ae.hashing", "retrieval_metrics", "pca_sign_codes", "lsh_codes")
-        if parts.hashing and callable(getattr(model, "hash_codes", None)) and labelled and hashes:
-            out |= hashing(model, x, y, train_x, train_y, cfg, device)
-        if parts.codebook and callable(getattr(model, "code_indices", None)) and hasattr(model, "num_codes"):
-            if codebook := _optional("lightning_ae.metrics.codebook"):
-                idx = batched(model.code_indices, x, yy, bs, device).long()
-                out |= _prefixed("vq", codebook.codebook_usage(idx, int(model.num_codes)))
-        lines = parts.lines and getattr(datamodule, "name", "") == "lines" and _optional("lightning_ae.metrics.lines")
-        if lines and len(x) >= 2:
-            pairs = min(int(cfg.lines.pairs), len(x) // 2)
-            paths = lines.interpolation_paths(model, x.to(device), pairs=pairs, steps=int(cfg.lines.steps))
-            out |= _prefixed("lines", lines.lines_metrics(paths))
-    if parts.fid and getattr(model, "can_sample", False):
-        out |= sample_quality(model, x, datamodule, labelled, cfg, device)
-    return out
-
-
-def representation(model, z_test, y_test, train_x, train_y, num_classes, cfg, device) -> dict[str, float]:
-    from lightning_ae.evaluation.representation import kmeans_accuracy, linear_probe_accuracy
-
-    px, py = _cap(train_x, cfg.probe.max_train), _cap(train_y, cfg.probe.max_train)
-    z_train = batched(model.encode, px, py, int(cfg.batch_size), device).flatten(1)
-    return {
-        "probe/linear_acc": linear_probe_accuracy(z_train, py, z_test, y_test, int(cfg.probe.max_iter), int(cfg.seed)),
-        "probe/kmeans_acc": kmeans_accuracy(z_test, y_test, num_classes, int(cfg.seed), int(cfg.probe.kmeans_init)),
-    }
-
-
-def hashing(model, x, y, train_x, train_y, cfg, device) -> dict[str, float]:
-    """Retrieval of test queries from the training database by Hamming distance (the model's bits), and the
-    same for PCA-sign and LSH (random hyperplane) codes with as many bits, fitted on the database."""
-    from lightning_ae.hashing import lsh_codes, pca_sign_codes, retrieval_metrics
-
-    dbx, dby = _cap(train_x, cfg.hashing.max_db), _cap(train_y, cfg.hashing.max_db)
-    bs = int(cfg.batch_size)
-    q_bits, db_bits = batched(model.hash_codes, x, y, bs, device), batched(model.hash_codes, dbx, dby, bs, device)
-    kw = {"radius": int(cfg.hashing.radius), "k": int(cfg.hashing.k)}
-    out = _prefixed("hash", retrieval_metrics(q_bits.bool(), y, db_bits.bool(), dby, **kw))
-    bits = q_bits.shape[1]
-    for name, codes in (("baseline_pca_sign", pca_sign_codes), ("baseline_lsh", lsh_codes)):
-        try:
-            base_q, base_db = codes(dbx, x, bits), codes(dbx, dbx, bits)
-        except UserError as e:  # e.g. fewer database images than bits: no baseline row, the model's stays
-            log.warning("%s skipped: %s", name, e)
+    for name, module in chosen:
+        if not module.applies(model, datamodule):
             continue
-        out |= _prefixed(name, retrieval_metrics(base_q, y, base_db, dby, **kw))
-    return out | {"hash/bits": float(bits)}
-
-
-def sample_quality(model, x, datamodule, labelled, cfg, device) -> dict[str, float]:
-    from lightning_ae.evaluation.fid import fid_score, inception_available
-
-    f = cfg.fid
-    if not labelled and f.extractor != "inception" and not inception_available(f.inception_weights):
-        log.info("FID skipped: %s has no labels for the feature classifier and no Inception weights are set",
-                 getattr(datamodule, "name", "data"))
-        return {}
-    sample = lambda n: call_with_labels(model.sample, n, None).float()  # noqa: E731
-    with torch.no_grad():
-        return fid_score(sample, x, datamodule.value_range, datamodule, f.extractor, f.inception_weights,
-                         int(f.num_samples), int(cfg.batch_size), cfg.cache_dir, int(f.classifier_epochs), device)
+        start = time.perf_counter()
+        with torch.no_grad():
+            out |= module.compute(model, datamodule, cfg, device)
+        log.info("evaluation: %s took %.1f s", name, time.perf_counter() - start)
+    return out

@@ -1,8 +1,9 @@
-"""Semantic hashing: bit codes, a hash-table index with Hamming-ball look-up, retrieval metrics.
+"""Semantic hashing: bit codes, a hash-table index with Hamming-ball look-up, baselines. The retrieval
+metrics live with the other metric formulas, in `lightning_ae.metrics.retrieval`.
 
     index = HashIndex(db_bits)                      # bool [N, B] codes, e.g. model.hash_codes(x)
     offsets, ids = index.search_radius(q_bits, 2)   # every item within Hamming radius 2, per query
-    retrieval_metrics(q_bits, q_labels, db_bits, db_labels, radius=2, k=100)
+    metrics.retrieval.retrieval_metrics(q_bits, q_labels, db_bits, db_labels, radius=2, k=100)
     pca_sign_codes(train_x, x, bits), lsh_codes(train_x, x, bits)   # baselines at the same bit count
 
 Command line (index over MNIST train from a checkpoint, queries from MNIST test, metrics and queries/s for
@@ -11,7 +12,5 @@ the model and the baseline): `python -m lightning_ae.hashing --ckpt <run>/checkp
 from .baselines import lsh_codes, pca_sign_codes
 from .codes import hamming, pack_bits, unpack_bits
 from .index import HashIndex
-from .metrics import precision_within_radius, ranking_metrics, retrieval_metrics
 
-__all__ = ["HashIndex", "hamming", "lsh_codes", "pack_bits", "pca_sign_codes", "precision_within_radius",
-           "ranking_metrics", "retrieval_metrics", "unpack_bits"]
+__all__ = ["HashIndex", "hamming", "lsh_codes", "pack_bits", "pca_sign_codes", "unpack_bits"]

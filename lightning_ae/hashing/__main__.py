@@ -15,10 +15,11 @@ from pathlib import Path
 import torch
 
 from lightning_ae.errors import UserError, user_errors
+from lightning_ae.evaluation.calls import batched
+from lightning_ae.metrics.retrieval import retrieval_metrics
 
 from .baselines import lsh_codes, pca_sign_codes
 from .index import HashIndex
-from .metrics import retrieval_metrics
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -38,30 +39,20 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def load(args):
-    import hydra
-
-    from lightning_ae.evaluation.checkpoint import load_model, read_checkpoint
+    from lightning_ae.building import build, load_model, read_checkpoint, stored_data_config
 
     ckpt = read_checkpoint(args.ckpt)
     model = load_model(args.ckpt, ckpt).to(args.device)
     if not callable(getattr(model, "hash_codes", None)):
         raise UserError(f"{args.ckpt} holds a {type(model).__name__}, which has no hash codes; "
                         "give the checkpoint of a model=hashing run")
-    data_cfg = dict(ckpt["lightning_ae"]["config"]["data"])
-    if args.data_dir:
-        data_cfg["data_dir"] = args.data_dir
-    dm = hydra.utils.instantiate(data_cfg)
+    dm = build({"data": stored_data_config(ckpt["lightning_ae"]["config"], {"data_dir": args.data_dir})}, "data")
     (tx, ty), (vx, vy), (qx, qy) = dm.tensors("train"), dm.tensors("val"), dm.tensors("test")
     db_x, db_y = torch.cat([tx, vx])[: args.max_db], torch.cat([ty, vy])[: args.max_db]
     qx, qy = qx[: args.max_queries], qy[: args.max_queries]
     if (db_y < 0).any() or (qy < 0).any():
         raise UserError("retrieval metrics use class labels as relevance; this data has none")
     return model, db_x, db_y, qx, qy
-
-
-@torch.no_grad()
-def codes(model, x, batch_size: int, device: str) -> torch.Tensor:
-    return torch.cat([model.hash_codes(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
 def report(name: str, q_bits, qy, db_bits, db_y, args, extra: dict) -> dict:
@@ -81,9 +72,9 @@ def main(argv=None) -> dict:
     args = parse(argv)
     model, db_x, db_y, qx, qy = load(args)
     t0 = time.perf_counter()
-    db_bits = codes(model, db_x, args.batch_size, args.device)
+    db_bits = batched(model.hash_codes, db_x, batch_size=args.batch_size, device=args.device)
     t1 = time.perf_counter()
-    q_bits = codes(model, qx, args.batch_size, args.device)
+    q_bits = batched(model.hash_codes, qx, batch_size=args.batch_size, device=args.device)
     results = {"model": report("model", q_bits, qy, db_bits, db_y, args, {"encode_s": t1 - t0})}
     if args.save_index:
         print(f"index written to {HashIndex(db_bits).save(args.save_index)}")

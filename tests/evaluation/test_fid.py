@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lightning_ae.errors import UserError
-from lightning_ae.evaluation.fid import feature_classifier, fid_score
+from lightning_ae.metrics.fid import feature_classifier, fid_score
 
 
 def test_fid_is_near_zero_for_the_data_itself_and_large_for_noise(digits, fid_cache):
@@ -50,3 +50,17 @@ def test_inception_without_weights_is_a_clear_error(digits, tmp_path):
     with pytest.raises(UserError, match="inception_weights"):
         fid_score(lambda n: torch.rand(n, 1, 8, 8), digits.tensors("test")[0], (0.0, 1.0), digits,
                   extractor="inception", num_samples=10, cache_dir=tmp_path)
+
+
+def test_the_hint_for_unlabelled_data_names_a_key_that_exists(tmp_path):
+    import re
+    import types
+
+    from omegaconf import OmegaConf
+
+    from lightning_ae.evaluation.suite import settings
+
+    with pytest.raises(UserError) as err:
+        feature_classifier(types.SimpleNamespace(num_classes=0, name="faces"), tmp_path)
+    keys = re.findall(r"evaluation\.([\w.]+)=", str(err.value))
+    assert keys and all(OmegaConf.select(settings(), k) is not None for k in keys), str(err.value)

@@ -1,4 +1,4 @@
-"""The suite picks its parts from what a model can do (duck typing), with small fake models."""
+"""The suite runs the registered parts that apply to a model (declared abilities), with small fake models."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from datamodules import DigitsDataModule, LinesDataModule
-from lightning_ae.evaluation.suite import evaluate, settings
+from lightning_ae.errors import UserError
+from lightning_ae.evaluation.suite import after_training, evaluate, settings
 
 
 class FakeAE(nn.Module):
@@ -32,6 +33,8 @@ class FakeAE(nn.Module):
 
 
 class WithLikelihood(FakeAE):
+    likelihood = types.SimpleNamespace(kind="gaussian")  # a density: nats, no bits/dim
+
     def log_weights(self, x, k=1):
         return -torch.rand(k, len(x)) - 10.0
 
@@ -90,8 +93,9 @@ def test_every_model_gets_reconstruction_representation_and_pca(digits):
 def test_declared_abilities_switch_their_parts_on(model, part, digits):
     m = evaluate(model, digits, fast(), device="cpu")
     assert part in parts(m)
-    if part == "likelihood":
+    if part == "likelihood":  # a Gaussian density: nats, never bits/dim
         assert 10 <= m["likelihood/nll_is"] <= m["likelihood/neg_elbo"] <= 11
+        assert not any(k.endswith(("_bpd", "_ce")) for k in m)
     if part == "hash":
         assert m["hash/bits"] == 8 and {"baseline_pca_sign", "baseline_lsh"} <= parts(m)
         assert 0 <= m["hash/precision_at_k"] <= 1
@@ -130,10 +134,32 @@ def test_lines_data_gets_the_interpolation_metrics(monkeypatch):
     assert calls["paths"] == (16, 16) and m["lines/mean_distance"] == 0.0 and "lines/smoothness" in m
 
 
-def test_a_metrics_module_missing_from_this_version_is_skipped(monkeypatch, digits):
-    monkeypatch.setitem(sys.modules, "lightning_ae.metrics.codebook", None)  # as if never written
-    m = evaluate(WithCodes(), digits, fast(), device="cpu")
-    assert "recon/mse" in m and "vq" not in parts(m)
+def test_a_new_part_is_one_module_and_one_config_line_run_in_config_order(monkeypatch, digits, caplog):
+    toy = types.SimpleNamespace(applies=lambda model, dm: True,
+                                compute=lambda model, dm, cfg, device: {"toy/images": float(cfg.max_images)})
+    monkeypatch.setitem(sys.modules, "lightning_ae.evaluation.parts.toy", toy)
+    chosen = {"pca_baseline": False, "representation": False, "toy": True}  # a new key comes last
+    with caplog.at_level("INFO", logger="lightning_ae"):
+        m = evaluate(FakeAE(), digits, settings("fast", {"parts": chosen}), device="cpu")
+    assert list(m)[-1] == "toy/images" and m["toy/images"] == 64 and parts(m) == {"toy", "recon"}
+    timed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("evaluation: ")]
+    assert [t.split()[1] for t in timed] == ["reconstruction", "toy"]  # one progress line per part, with seconds
+    assert all(t.endswith(" s") for t in timed)
+
+
+def test_an_unknown_part_is_one_line_before_any_part_runs(digits):
+    with pytest.raises(UserError, match="evaluation.parts.recon: no such evaluation part; known parts: .*codebook"):
+        evaluate(FakeAE(), digits, settings("fast", {"parts": {"recon": True}}), device="cpu")
+
+
+def test_a_short_run_skips_the_costly_parts_and_says_how_to_run_them(caplog):
+    cfg = settings()
+    with caplog.at_level("INFO", logger="lightning_ae"):
+        short = after_training(cfg, epochs=1, ckpt_path="/runs/x/last.ckpt")
+    skipped = {p for p, on in short.parts.items() if not on}
+    assert skipped == {"fid", "likelihood", "pca_baseline"}
+    assert "python -m lightning_ae.eval ckpt_path=/runs/x/last.ckpt" in caplog.text
+    assert after_training(cfg, epochs=int(cfg.after_training.full_from_epochs), ckpt_path="") is cfg  # full suite
 
 
 def test_unlabelled_data_skips_label_based_parts(digits):

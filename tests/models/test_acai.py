@@ -37,7 +37,7 @@ def test_size_the_depth_cannot_divide_is_a_user_error():
 
 
 def test_other_models_use_the_acai_net(make_cfg):
-    cfg = make_cfg("vae", "mnist", extra=["model/net=acai", "model.net.depth=4", "+evaluation.enabled=false"])
+    cfg = make_cfg("vae", "mnist", extra=["model/net=acai", "model.net.depth=4", "evaluation.enabled=false"])
     run_cfg(cfg)
     assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/loss"] > 0
 
@@ -49,7 +49,7 @@ def test_lines_experiment(make_cfg, tmp_path):
     assert recipe.model.lr == recipe.model.critic_optimizer.lr == 1e-4
     net = ACAINet(**{k: v for k, v in recipe.model.net.items() if k != "_target_"})
     assert net.layout((1, 32, 32))[2] == (2, 2)
-    cfg = make_cfg("acai", "lines", extra=["experiment=acai_lines", "+evaluation.enabled=false"])  # tiny data
+    cfg = make_cfg("acai", "lines", extra=["experiment=acai_lines", "evaluation.enabled=false"])  # tiny data
     run_cfg(cfg)
     assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/mse"] >= 0
 
@@ -69,7 +69,7 @@ class WeightsAgree(pl.Callback):
 @pytest.mark.slow
 def test_two_cpu_processes(tmp_path):
     proc = run_cli(["model=acai", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=1",
-                    "data.batch_size=64", "trainer.enable_progress_bar=false", "+evaluation.enabled=false",
+                    "data.batch_size=64", "trainer.enable_progress_bar=false", "evaluation.enabled=false",
                     "+callbacks.agree._target_=tests.models.test_acai.WeightsAgree", f"+callbacks.agree.path={tmp_path}"],
                    cwd=tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

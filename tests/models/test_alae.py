@@ -44,7 +44,7 @@ def test_paper_defaults(make_cfg):
 
 def test_conv_configuration_on_32px_images(make_cfg):
     cfg = make_cfg("alae", "cifar10", extra=["model.latent_dim=8", "model.disc_hidden=[16]", "model/net=alae_conv", "model.net.channels=[8,16]",
-                                          "+evaluation.enabled=false"])
+                                          "evaluation.enabled=false"])
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert {"test/loss", "test/latent", "test/discriminator", "test/generator"} <= set(metrics)

@@ -38,7 +38,7 @@ def test_sample_and_reconstruct_are_images(make_cfg):
 
 def test_conv_networks_on_colour_images(make_cfg):
     cfg = make_cfg("vaegan", "cifar10", extra=["model.latent_dim=4", "model.disc_features=16", "model/net=alae_conv", "model.net.channels=[8,16]",
-                                          "+evaluation.enabled=false"])
+                                          "evaluation.enabled=false"])
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert {"test/loss", "test/kl", "test/llike", "test/discriminator"} <= set(metrics)

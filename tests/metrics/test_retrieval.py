@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_ae.hashing import lsh_codes, pca_sign_codes, retrieval_metrics
+from lightning_ae.hashing import lsh_codes, pca_sign_codes
+from lightning_ae.metrics.retrieval import retrieval_metrics
 
 
 def test_codes_that_encode_the_label_retrieve_perfectly():

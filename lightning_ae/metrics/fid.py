@@ -91,11 +91,11 @@ def feature_classifier(datamodule, cache_dir: str | Path, epochs: int = 3, devic
     """The data set's classifier and its test accuracy: from the cache, or trained once and cached."""
     if datamodule.num_classes < 2:
         raise UserError(f"{getattr(datamodule, 'name', 'data')}: no class labels to train the FID feature "
-                        "classifier; set evaluation.fid.enabled=false or give evaluation.fid.inception_weights")
+                        "classifier; set evaluation.parts.fid=false or give evaluation.fid.inception_weights")
     x, y = datamodule.tensors("train")
     if (y < 0).any():
         raise UserError(f"{getattr(datamodule, 'name', 'data')} has unlabelled images; the FID classifier needs "
-                        "labels: set evaluation.fid.enabled=false or give evaluation.fid.inception_weights")
+                        "labels: set evaluation.parts.fid=false or give evaluation.fid.inception_weights")
     name = f"fid_classifier_{getattr(datamodule, 'name', 'data')}_{'x'.join(map(str, x.shape[1:]))}_" \
            f"{data_digest(x, y, datamodule.value_range)}_e{epochs}.pt"
     path = Path(cache_dir).expanduser() / name

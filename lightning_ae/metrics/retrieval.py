@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from .codes import as_bits, pack_bits, hamming
-from .index import HashIndex
+from lightning_ae.hashing.codes import as_bits, hamming, pack_bits
+from lightning_ae.hashing.index import HashIndex
 
 
 def _labels(y) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""Per-image quality of a prediction against its target, and its mean over a data set.
+
+All metrics work on images rescaled from the data's value range to [0, 1], so numbers compare across
+data sets stored in [0, 1] or [-1, 1]:
+- mse:  mean squared error per pixel;
+- sse:  sum of squared errors over the pixels of an image: the protocol of Hinton & Salakhutdinov (2006),
+        where the 30-d deep AE scores 3.00 and 30-component PCA 13.87 on MNIST;
+- psnr: 10·log10(1 / mse) per image (inf when an image is reproduced exactly);
+- ssim: structural similarity per image (Wang et al. 2004; torchmetrics, Gaussian window 11 or the largest
+        odd size that fits a small image).
+Data-set figures are means over images (torchmetrics' `MeanMetric`).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torchmetrics import MeanMetric
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+
+def to_unit(x: torch.Tensor, value_range) -> torch.Tensor:
+    lo, hi = (float(v) for v in value_range)
+    return (x.float() - lo) / (hi - lo)
+
+
+def ssim_kernel(height: int, width: int) -> int:
+    return max(3, min(11, min(height, width) - (1 - min(height, width) % 2)))
+
+
+def per_image(pred: torch.Tensor, target: torch.Tensor, value_range=(0.0, 1.0)) -> dict[str, torch.Tensor]:
+    """Per-image metrics [B] of predictions against targets, both in `value_range` (scored in [0, 1])."""
+    pred, target = to_unit(pred, value_range).cpu(), to_unit(target, value_range).cpu()
+    sq = (pred - target).pow(2).flatten(1)
+    k = ssim_kernel(*target.shape[-2:])
+    return {
+        "mse": sq.mean(1),
+        "sse": sq.sum(1),
+        "psnr": peak_signal_noise_ratio(pred, target, data_range=1.0, reduction="none", dim=(1, 2, 3)),
+        "ssim": structural_similarity_index_measure(pred, target, data_range=1.0, kernel_size=k, reduction="none"),
+    }
+
+
+def mean_over_images(batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """The mean over every image of each per-image metric, given batch by batch (`per_image` results)."""
+    means: dict[str, MeanMetric] = {}
+    for values in batches:
+        for key, v in values.items():
+            means.setdefault(key, MeanMetric(nan_strategy="disable").set_dtype(torch.float64)).update(v.double())
+    return {key: float(m.compute()) for key, m in means.items()}
