@@ -7,8 +7,10 @@ rendered by `datamodules.lines.render_lines`, mapped to [-1, 1]) by cosine simil
 - mean_distance: the cosine distance (1 − cos) to that nearest line, averaged over every image of every
   path (the paper prints it ×10⁻³).
 - smoothness: per path, the nearest lines' angles unwrapped along the path (steps of at most π), then
-  max_n |Δθ_n| / |θ_last − θ_first| − 1/(N − 1); averaged over paths. A path whose two ends map to the same
-  true line has no direction to move in and is left out of this mean (NaN if every path is).
+  max_n |Δθ_n| / |θ_last − θ_first| − 1/(N − 1). A path whose ends are less than 1e-4 rad apart (on the
+  10,000-line grid: both ends map to the same true line) has no score. Averaged as the official evaluation
+  does (brain-research/acai, lib/eval.py, `line_eval`): the sum of the defined scores divided by the number
+  of *all* paths, so an undefined path counts as 0; NaN only when no path has a score.
 
 Both are 0 for a perfect interpolation; a cross-fade scores > 0 on both (its images are no lines, and its
 nearest line jumps from one end's angle to the other's half-way).
@@ -24,6 +26,7 @@ import torch
 from datamodules.lines import render_lines
 
 N_TRUE_LINES = 10_000
+UNDEFINED_SPAN = 1e-4  # rad: a path whose ends are closer has no smoothness score (the official threshold)
 
 
 @lru_cache(maxsize=2)
@@ -57,10 +60,10 @@ def lines_metrics(paths: torch.Tensor) -> dict[str, float]:
     dist, angle = nearest_lines(paths.flatten(0, 1))
     theta = np.unwrap(angle.view(p, n).numpy(), axis=1)
     span = np.abs(theta[:, -1] - theta[:, 0])
-    moved = span > 1e-9
+    moved = span >= UNDEFINED_SPAN
     steps = np.abs(np.diff(theta, axis=1)).max(1)
     smooth = steps[moved] / span[moved] - 1.0 / (n - 1)
-    return {"mean_distance": float(dist.mean()), "smoothness": float(smooth.mean()) if moved.any() else math.nan}
+    return {"mean_distance": float(dist.mean()), "smoothness": float(smooth.sum() / p) if moved.any() else math.nan}
 
 
 @torch.no_grad()
