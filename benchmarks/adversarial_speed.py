@@ -3,13 +3,18 @@
 For ACAI, VAE-GAN and ALAE (default config on `--data`, batch 64): the Lightning model trains on a fixed list
 of batch tensors, and a plain loop trains a copy of the same networks (same initial weights, the optimizers of
 the model's own `configure_optimizers`) on the same tensors with the same losses and optimizer steps, written
-out below in plain PyTorch. Both run in one process, alternated (ACAI, VAE-GAN, ALAE; Lightning then plain) for
+out below in plain PyTorch (checked before timing: from the same weights and seed, one batch of the twin
+ends on exactly the Lightning model's weights). Both run in one process, alternated (ACAI, VAE-GAN, ALAE; Lightning then plain) for
 `--rounds` rounds, so that load from other processes hits both alike. Reported per variant: the median over
 rounds of each side's batches/s and of their ratio (Lightning / plain; 1.0 = no overhead, target ≥ 0.9).
 
 Threads: `--threads 1` by default. On a small shared machine a second OpenMP thread spin-waits for a core that
 another process holds, which made a batch up to 30× slower (ALAE: 0.4 batches/s at 2 threads on 2 busy cores,
 12 batches/s at 1); that is contention, not the model, and it hits the plain loop alike.
+
+Where ALAE's time goes (torch.profiler, 1 thread, the plain loop): step 1 (E, D with R1's double backward)
+41 % of a batch, step 2 (F, G) 18 %, the two latent steps 23 %; Adam's updates of the 1024-wide layers are
+28 % of all of it (single-tensor Adam on CPU; `fused=True` measured 15-20 % faster per batch).
 
     flock /tmp/lae-bench.lock .venv/bin/python benchmarks/adversarial_speed.py --rounds 5 --batches 20
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import itertools
 import os
 import platform
 import statistics
@@ -107,11 +113,33 @@ class BatchTimer(pl.Callback):
             self.times.append(time.perf_counter() - self._start)
 
 
-def lightning_rate(model, batches, warmup: int) -> float:
-    timer = BatchTimer(warmup)
+def fit(model, batches, callback: pl.Callback) -> None:
+    """One epoch over `batches` (a list of ready batches), with nothing else running."""
     pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0, max_epochs=1,
-               callbacks=[timer]).fit(model, DataLoader(batches, batch_size=None))
+               callbacks=[callback]).fit(model, DataLoader(batches, batch_size=None))
+
+
+class SeedEachBatch(pl.Callback):
+    """Seeds the global RNG with the batch index at batch start, so a twin can draw the same noise."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        torch.manual_seed(batch_idx)
+
+
+def check_twin(name: str, model, batch) -> None:
+    """From the same weights and seed, one batch of the twin must land on exactly the Lightning model's weights."""
+    lit, twin = copy.deepcopy(model), copy.deepcopy(model)
+    fit(lit, [batch], SeedEachBatch())
+    torch.manual_seed(0)
+    TWINS[name](twin, twin.configure_optimizers()[0], batch[0])
+    if any(not torch.equal(a, b) for a, b in zip(lit.parameters(), twin.parameters())):
+        raise RuntimeError(f"the hand-written {name} loop no longer takes the model's steps; update it")
+
+
+def lightning_rate(model, batches, warmup: int) -> float:
+    timer = BatchTimer(warmup)
+    fit(model, batches, timer)
     return len(timer.times) / sum(timer.times)
 
 
@@ -144,8 +172,8 @@ def main(argv=None) -> dict:
         cfg = compose([f"model={name}", f"data={args.data}", "data.batch_size=64"])
         datamodule, model = hydra.utils.instantiate(cfg.data), hydra.utils.instantiate(cfg.model)
         datamodule.setup("fit")
-        loader = iter(datamodule.train_dataloader())
-        batches = [next(loader) for _ in range(args.batches + args.warmup)]
+        batches = list(itertools.islice(itertools.cycle(datamodule.train_dataloader()), args.batches + args.warmup))
+        check_twin(name, model, batches[0])
         twin = copy.deepcopy(model)
         sides[name] = (model, twin, twin.configure_optimizers()[0], batches)
 
