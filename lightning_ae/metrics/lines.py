@@ -13,7 +13,8 @@ rendered by `datamodules.lines.render_lines`, mapped to [-1, 1]) by cosine simil
   of *all* paths, so an undefined path counts as 0; NaN only when no path has a score.
 
 Both are 0 for a perfect interpolation; a cross-fade scores > 0 on both (its images are no lines, and its
-nearest line jumps from one end's angle to the other's half-way).
+nearest line jumps from one end's angle to the other's half-way). Both presume the model reconstructs lines:
+`end_angle_errors` says whether it does (the angle between each decoded path end and its input).
 """
 from __future__ import annotations
 
@@ -66,18 +67,31 @@ def lines_metrics(paths: torch.Tensor) -> dict[str, float]:
     return {"mean_distance": float(dist.mean()), "smoothness": float(smooth.sum() / p) if moved.any() else math.nan}
 
 
-@torch.no_grad()
-def interpolation_paths(model, x_test: torch.Tensor, pairs: int = 256, steps: int = 16, seed: int = 0,
-                        batch: int = 64) -> torch.Tensor:
-    """Interpolate `pairs` random test pairs with `model.interpolate`: [pairs, steps, C, H, W] on the CPU.
-
-    Pairs are drawn from `seed` (two disjoint halves of a permutation); ends are included (the model's
-    `interpolate` decodes the codes at α = 0 and 1).
-    """
+def interpolation_pairs(x_test: torch.Tensor, pairs: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs `interpolation_paths` interpolates: two disjoint halves of a permutation drawn from `seed`."""
     if len(x_test) < 2 * pairs:
         raise ValueError(f"need {2 * pairs} test images for {pairs} pairs, got {len(x_test)}")
     order = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(seed))
-    a, b = x_test[order[:pairs]], x_test[order[pairs : 2 * pairs]]
+    return x_test[order[:pairs]], x_test[order[pairs : 2 * pairs]]
+
+
+def end_angle_errors(paths: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """Whether a model reconstructs lines at all: for each path end (the decoded α = 0 and 1 images), the angle
+    in radians between its nearest true line and the nearest true line of the input it encodes: [2P]."""
+    decoded = nearest_lines(torch.cat([paths[:, 0], paths[:, -1]]))[1]
+    given = nearest_lines(torch.cat([starts, ends]))[1]
+    diff = (decoded - given).abs() % (2 * math.pi)
+    return torch.minimum(diff, 2 * math.pi - diff)
+
+
+@torch.no_grad()
+def interpolation_paths(model, x_test: torch.Tensor, pairs: int = 256, steps: int = 16, seed: int = 0,
+                        batch: int = 64) -> torch.Tensor:
+    """Interpolate the `interpolation_pairs` with `model.interpolate`: [pairs, steps, C, H, W] on the CPU.
+
+    Ends are included (the model's `interpolate` decodes the codes at α = 0 and 1).
+    """
+    a, b = interpolation_pairs(x_test, pairs, seed)
     was_training = model.training
     model.eval()
     device = getattr(model, "device", torch.device("cpu"))

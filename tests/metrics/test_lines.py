@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from datamodules.lines import render_lines
-from lightning_ae.metrics.lines import N_TRUE_LINES, interpolation_paths, lines_metrics
+from lightning_ae.metrics.lines import (N_TRUE_LINES, end_angle_errors, interpolation_pairs, interpolation_paths,
+                                       lines_metrics)
 
 GRID = 2 * math.pi / N_TRUE_LINES  # spacing of the reference lines
 
@@ -76,6 +77,14 @@ def test_cross_fade_scores_worse_than_zero():
     assert m["smoothness"] > 0.5  # the nearest line jumps from one end to the other at once
 
 
+def test_end_angle_errors_are_the_angles_between_decoded_ends_and_inputs():
+    paths = torch.stack([rotating_path(9990, 1), rotating_path(300, 20)])  # ends on the grid: 9990 → 5, 300 → 600
+    starts = lines(torch.tensor([20, 310], dtype=torch.float64) * GRID)
+    ends = lines(torch.tensor([9995, 650], dtype=torch.float64) * GRID)
+    expected = torch.tensor([30, 10, 10, 50], dtype=torch.float64) * GRID  # the short way round the circle
+    torch.testing.assert_close(end_angle_errors(paths, starts, ends), expected)
+
+
 def test_interpolation_paths_shape_and_ends():
     class Identity(torch.nn.Module):  # "codes" are the images: ends of each path are the inputs
         device = torch.device("cpu")
@@ -87,7 +96,8 @@ def test_interpolation_paths_shape_and_ends():
     x = lines(torch.rand(20, dtype=torch.float64) * 2 * math.pi)
     paths = interpolation_paths(Identity(), x, pairs=8, steps=5)
     assert paths.shape == (8, 5, 1, 32, 32)
-    ends = torch.cat([paths[:, 0], paths[:, -1]])
-    assert all(any(torch.equal(e, xi) for xi in x) for e in ends)
+    a, b = interpolation_pairs(x, pairs=8)
+    assert torch.equal(paths[:, 0], a) and torch.equal(paths[:, -1], b)
+    assert len(torch.cat([a, b]).unique(dim=0)) == 16  # 16 distinct test images
     with pytest.raises(ValueError):
         interpolation_paths(Identity(), x, pairs=11)
