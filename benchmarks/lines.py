@@ -5,6 +5,8 @@ paper's 50,000 training / 5,000 test lines. ACAI (the slower of the two: a criti
 batch) trains for `--minutes` of wall clock; the AE then trains for the same number of batches. Both are then
 scored with the project's one implementation of the lines metrics (`lightning_ae.metrics.lines`) on 256
 test pairs × 16 interpolation steps: mean distance (the paper prints ×10⁻³) and smoothness; lower is better.
+Beside them, the median angle between each path end and its input (whether the model reconstructs lines at
+all; the metrics mean little until it is a few degrees).
 
     flock /tmp/lae-bench.lock .venv/bin/python benchmarks/lines.py --minutes 20   # the issue's budget
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import sys
@@ -60,7 +63,7 @@ def main(argv=None) -> dict:
 
     import hydra
 
-    from lightning_ae.metrics.lines import interpolation_paths, lines_metrics
+    from lightning_ae.metrics.lines import end_angle_errors, interpolation_pairs, interpolation_paths, lines_metrics
 
     torch.set_num_threads(min(os.cpu_count() or 1, torch.get_num_threads()))
     datamodule = hydra.utils.instantiate(compose(RECIPES["acai"]).data)
@@ -75,18 +78,22 @@ def main(argv=None) -> dict:
         model, stats = train(name, datamodule, budget, args.minutes, args.seed)
         budget = stats["batches"] if budget is None else budget
         start = time.perf_counter()
-        stats.update(lines_metrics(interpolation_paths(model, x_test, pairs=256, steps=16)))
+        paths = interpolation_paths(model, x_test, pairs=256, steps=16)
+        stats.update(lines_metrics(paths))
+        errors = end_angle_errors(paths, *interpolation_pairs(x_test, pairs=256))
+        stats["end_angle_error_deg"] = round(math.degrees(float(errors.median())), 2)
         stats["eval_seconds"] = round(time.perf_counter() - start, 1)
         results["models"][name] = stats
         print(name, json.dumps(stats), flush=True)
 
     print(f"\nlines, {budget} batches of 64 each ({args.minutes:g} min of ACAI), {results['machine']}, "
           f"{results['date']}")
-    print("| model | batches | optimizer steps | train s | mean distance (×10⁻³) | smoothness |")
-    print("|---|---|---|---|---|---|")
+    print("| model | batches | optimizer steps | train s | median end angle error (°) | mean distance (×10⁻³) "
+          "| smoothness |")
+    print("|---|---|---|---|---|---|---|")
     for name, s in results["models"].items():
         print(f"| {name} | {s['batches']} | {s['optimizer_steps']} | {s['train_seconds']} | "
-              f"{1e3 * s['mean_distance']:.2f} | {s['smoothness']:.3f} |")
+              f"{s['end_angle_error_deg']} | {1e3 * s['mean_distance']:.2f} | {s['smoothness']:.3f} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

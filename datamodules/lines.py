@@ -15,18 +15,24 @@ SIZE, RADIUS, WIDTH = 32, 15.0, 2.0
 
 
 def render_lines(angles: torch.Tensor, size: int = SIZE, radius: float = RADIUS, width: float = WIDTH) -> torch.Tensor:
-    """Images in [0, 1] of shape [N, 1, size, size]: coverage of the segment centre→radius at each angle.
+    """Images in [0, 1] of shape [N, 1, size, size]: each pixel's coverage by the line at each angle.
 
-    Coverage falls off linearly over one pixel around the line's edge (a cheap antialiasing).
+    The line is the paper's: a `width`-px-wide rectangle from the centre (size/2, size/2) to `radius` px along
+    the angle (x = column, y = row), flat at both ends. A pixel's coverage is approximated separably: a linear
+    ramp over one pixel across each side (|distance from the axis| against width/2) times one across each end
+    (the position t along the axis against 0 and `radius`). It matches an 8×8-supersampled coverage of that
+    rectangle to antialiasing noise (tests/metrics/test_lines.py).
     """
     angles = angles.double().reshape(-1, 1, 1)
     c = size / 2.0
     coords = torch.arange(size, dtype=torch.float64) + 0.5  # pixel centres
     py, px = coords.view(1, -1, 1) - c, coords.view(1, 1, -1) - c
     dx, dy = torch.cos(angles), torch.sin(angles)
-    t = (px * dx + py * dy).clamp(0.0, radius)  # projection onto the segment
-    dist = torch.sqrt((px - t * dx) ** 2 + (py - t * dy) ** 2)
-    return (width / 2 + 0.5 - dist).clamp(0.0, 1.0).float().unsqueeze(1)
+    along = px * dx + py * dy
+    across = (py * dx - px * dy).abs()
+    ramp = lambda v: v.clamp(0.0, 1.0)  # noqa: E731
+    coverage = ramp(width / 2 + 0.5 - across) * ramp(along + 0.5) * ramp(radius + 0.5 - along)
+    return coverage.float().unsqueeze(1)
 
 
 class LinesDataModule(InMemoryDataModule):

@@ -7,11 +7,14 @@ rendered by `datamodules.lines.render_lines`, mapped to [-1, 1]) by cosine simil
 - mean_distance: the cosine distance (1 − cos) to that nearest line, averaged over every image of every
   path (the paper prints it ×10⁻³).
 - smoothness: per path, the nearest lines' angles unwrapped along the path (steps of at most π), then
-  max_n |Δθ_n| / |θ_last − θ_first| − 1/(N − 1); averaged over paths. A path whose two ends map to the same
-  true line has no direction to move in and is left out of this mean (NaN if every path is).
+  max_n |Δθ_n| / |θ_last − θ_first| − 1/(N − 1). A path whose ends are less than 1e-4 rad apart (on the
+  10,000-line grid: both ends map to the same true line) has no score. Averaged as the official evaluation
+  does (brain-research/acai, lib/eval.py, `line_eval`): the sum of the defined scores divided by the number
+  of *all* paths, so an undefined path counts as 0; NaN only when no path has a score.
 
 Both are 0 for a perfect interpolation; a cross-fade scores > 0 on both (its images are no lines, and its
-nearest line jumps from one end's angle to the other's half-way).
+nearest line jumps from one end's angle to the other's half-way). Both presume the model reconstructs lines:
+`end_angle_errors` says whether it does (the angle between each decoded path end and its input).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch
 from datamodules.lines import render_lines
 
 N_TRUE_LINES = 10_000
+UNDEFINED_SPAN = 1e-4  # rad: a path whose ends are closer has no smoothness score (the official threshold)
 
 
 @lru_cache(maxsize=2)
@@ -57,24 +61,37 @@ def lines_metrics(paths: torch.Tensor) -> dict[str, float]:
     dist, angle = nearest_lines(paths.flatten(0, 1))
     theta = np.unwrap(angle.view(p, n).numpy(), axis=1)
     span = np.abs(theta[:, -1] - theta[:, 0])
-    moved = span > 1e-9
+    moved = span >= UNDEFINED_SPAN
     steps = np.abs(np.diff(theta, axis=1)).max(1)
     smooth = steps[moved] / span[moved] - 1.0 / (n - 1)
-    return {"mean_distance": float(dist.mean()), "smoothness": float(smooth.mean()) if moved.any() else math.nan}
+    return {"mean_distance": float(dist.mean()), "smoothness": float(smooth.sum() / p) if moved.any() else math.nan}
+
+
+def interpolation_pairs(x_test: torch.Tensor, pairs: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs `interpolation_paths` interpolates: two disjoint halves of a permutation drawn from `seed`."""
+    if len(x_test) < 2 * pairs:
+        raise ValueError(f"need {2 * pairs} test images for {pairs} pairs, got {len(x_test)}")
+    order = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(seed))
+    return x_test[order[:pairs]], x_test[order[pairs : 2 * pairs]]
+
+
+def end_angle_errors(paths: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """Whether a model reconstructs lines at all: for each path end (the decoded α = 0 and 1 images), the angle
+    in radians between its nearest true line and the nearest true line of the input it encodes: [2P]."""
+    decoded = nearest_lines(torch.cat([paths[:, 0], paths[:, -1]]))[1]
+    given = nearest_lines(torch.cat([starts, ends]))[1]
+    diff = (decoded - given).abs() % (2 * math.pi)
+    return torch.minimum(diff, 2 * math.pi - diff)
 
 
 @torch.no_grad()
 def interpolation_paths(model, x_test: torch.Tensor, pairs: int = 256, steps: int = 16, seed: int = 0,
                         batch: int = 64) -> torch.Tensor:
-    """Interpolate `pairs` random test pairs with `model.interpolate`: [pairs, steps, C, H, W] on the CPU.
+    """Interpolate the `interpolation_pairs` with `model.interpolate`: [pairs, steps, C, H, W] on the CPU.
 
-    Pairs are drawn from `seed` (two disjoint halves of a permutation); ends are included (the model's
-    `interpolate` decodes the codes at α = 0 and 1).
+    Ends are included (the model's `interpolate` decodes the codes at α = 0 and 1).
     """
-    if len(x_test) < 2 * pairs:
-        raise ValueError(f"need {2 * pairs} test images for {pairs} pairs, got {len(x_test)}")
-    order = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(seed))
-    a, b = x_test[order[:pairs]], x_test[order[pairs : 2 * pairs]]
+    a, b = interpolation_pairs(x_test, pairs, seed)
     was_training = model.training
     model.eval()
     device = getattr(model, "device", torch.device("cpu"))

@@ -2,8 +2,8 @@
 
 The image-side networks come from the ordinary net specs (`conf/model/net/*.yaml`), so every adversarial
 model runs on MLPs, the stride-2 `Conv` spec or ACAI's net alike:
-- VAE-GAN's discriminator is `spec.encoder(shape, features)` (its last layer is the "hidden layer l" whose
-  activations measure reconstruction, Larsen et al. 2016 §2.2) followed by a leaky ReLU and a linear logit.
+- VAE-GAN's discriminator is `spec.encoder(shape, features)` and a leaky ReLU (the "hidden layer l" whose
+  activations measure reconstruction, Larsen et al. 2016 §2.2), then a linear logit.
 - ALAE's encoder E and generator G are `spec.encoder(shape, latent)` / `spec.decoder(latent, shape)`;
   `conf/model/net/alae_mlp.yaml` is the paper's MNIST MLP (784-1024-1024-50, leaky ReLU 0.2) and
   `alae_conv.yaml` a convolutional pair for 32×32 and larger images.
@@ -18,12 +18,13 @@ from .layers import activation
 
 
 class Discriminator(nn.Module):
-    """Image → (logit [B], features [B, F]); the features are the layer VAE-GAN's L_llike compares."""
+    """Image → (logit [B], features [B, F]). The features are the hidden layer l whose activations VAE-GAN's
+    L_llike compares: the spec encoder's output after the activation; the logit is a linear read-out of them."""
 
     def __init__(self, spec, shape, features: int = 256, act: str = "leaky_relu"):
         super().__init__()
-        self.features = spec.encoder(shape, features)
-        self.head = nn.Sequential(activation(act), nn.Linear(features, 1))
+        self.features = nn.Sequential(spec.encoder(shape, features), activation(act))
+        self.head = nn.Linear(features, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
