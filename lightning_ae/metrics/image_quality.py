@@ -8,7 +8,8 @@ data sets stored in [0, 1] or [-1, 1]:
 - psnr: 10·log10(1 / mse) per image (inf when an image is reproduced exactly);
 - ssim: structural similarity per image (Wang et al. 2004; torchmetrics, Gaussian window 11 or the largest
         odd size that fits a small image).
-Data-set figures are means over images (torchmetrics' `MeanMetric`).
+Data-set figures are means over images (torchmetrics' `MeanMetric`). Also: PSNR on masked pixels only
+(inpainting), and the pixel variance that normalises VQ-VAE's MSE (van den Oord et al. 2017's reference code).
 """
 from __future__ import annotations
 
@@ -48,3 +49,17 @@ def mean_over_images(batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, fl
         for key, v in values.items():
             means.setdefault(key, MeanMetric(nan_strategy="disable").set_dtype(torch.float64)).update(v.double())
     return {key: float(m.compute()) for key, m in means.items()}
+
+
+def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
+    """PSNR per image [B] on the masked pixels only (mask [B, 1 or C, H, W], True = scored): 10·log10(1 / mse)
+    with mse the mean squared error over the image's masked pixels (all channels), in [0, 1] units."""
+    sq = (to_unit(pred, value_range) - to_unit(target, value_range)).pow(2).cpu()
+    mask = mask.expand_as(sq).cpu().float()
+    mse = (sq * mask).flatten(1).sum(1) / mask.flatten(1).sum(1)
+    return 10 * torch.log10(1 / mse)
+
+
+def pixel_variance(x: torch.Tensor, value_range=(0.0, 1.0)) -> float:
+    """The variance of all pixel values of x in [0, 1] units (the normaliser of VQ-VAE's normalised MSE)."""
+    return float(to_unit(x, value_range).double().var(unbiased=False))
