@@ -1,4 +1,4 @@
-"""The classical restorers against scipy's filters, and the masked PSNR / pixel variance against their formulas."""
+"""The classical restorers against scipy's filters; masked errors, PSNR and pixel variance against their formulas."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from scipy import ndimage
 
 from lightning_ae.metrics.filters import gaussian_blur, mean_fill, median3
-from lightning_ae.metrics.image_quality import masked_psnr, pixel_variance
+from lightning_ae.metrics.image_quality import masked_errors, pixel_variance, psnr_from_mse
 
 
 def images(n=3, c=2, h=8, w=9, seed=0):
@@ -38,18 +38,23 @@ def test_mean_fill_replaces_only_masked_pixels_in_every_channel():
     assert torch.equal(out.masked_fill(mask, 0), x.masked_fill(mask, 0))
 
 
-def test_masked_psnr_scores_the_masked_pixels_only():
+def test_masked_errors_sum_the_masked_pixels_only():
     x = images(c=1)
     mask = torch.zeros_like(x, dtype=torch.bool)
-    mask[0, :, :2] = True   # image 0: an error of 0.1 on 18 masked pixels -> 20 dB
-    mask[1:, :, :, :1] = True
-    pred = (x + torch.where(mask, 0.1, 0.7)).clone()  # the 0.7 outside the mask must not count
-    pred[1:, :, 0, 0] += 0.2  # images 1, 2: one of their 8 masked pixels has error 0.3, the rest 0.1
-    got = masked_psnr(pred, x, mask)
-    mse_12 = (7 * 0.1**2 + 0.3**2) / 8
-    assert got.tolist() == pytest.approx([20.0, 10 * math.log10(1 / mse_12), 10 * math.log10(1 / mse_12)], rel=1e-5)
-    # the same images in [-1, 1] score the same
-    assert masked_psnr(pred * 2 - 1, x * 2 - 1, mask, (-1.0, 1.0)).tolist() == pytest.approx(got.tolist(), rel=1e-5)
+    mask[0, :, :2] = True   # image 0: an error of 0.1 on 18 masked pixels
+    mask[1:, :, :, :1] = True  # images 1, 2: 8 masked pixels, one with error 0.3, the rest 0.1
+    pred = x + torch.where(mask, 0.1, 0.7)  # the 0.7 outside the mask must not count
+    pred[1:, :, 0, 0] += 0.2
+    got = masked_errors(pred, x, mask)
+    assert got["masked_pixels"].tolist() == [18, 8, 8]
+    assert got["masked_sse"].tolist() == pytest.approx([18 * 0.01, 7 * 0.01 + 0.09, 7 * 0.01 + 0.09], rel=1e-5)
+    same = masked_errors(pred * 2 - 1, x * 2 - 1, mask, (-1.0, 1.0))  # [-1, 1] images score in [0, 1] units
+    assert same["masked_sse"].tolist() == pytest.approx(got["masked_sse"].tolist(), rel=1e-5)
+
+
+def test_psnr_from_mse_is_ten_log10_of_its_inverse():
+    assert psnr_from_mse(0.01) == pytest.approx(20.0)
+    assert psnr_from_mse(0.0) == math.inf
 
 
 def test_pixel_variance_is_the_population_variance_in_unit_range():

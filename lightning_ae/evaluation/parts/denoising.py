@@ -9,18 +9,20 @@ with `corrupt(x)`), all scored against the clean image on the same corrupted tes
   `corrupt_with_mask`, e.g. DAE with noise=mask), the per-pixel mean of the training images in the hidden
   pixels (filter = -1);
 - psnr_masked_{input,output,filter} (masks only): PSNR on the hidden pixels alone.
+
+PSNR here is that of the test set's mean squared error, 10·log10(1 / MSE) (the mean of per-image PSNRs would
+be infinite as soon as one box hides only background); SSIM is the mean over images.
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from functools import partial
 
 from lightning_ae.evaluation.calls import batches
 from lightning_ae.evaluation.capabilities import Corrupts, CorruptsWithMask
 from lightning_ae.evaluation.splits import scored, training
 from lightning_ae.metrics.filters import gaussian_blur, mean_fill, median3
-from lightning_ae.metrics.image_quality import masked_psnr, mean_over_images, per_image
+from lightning_ae.metrics.image_quality import masked_errors, mean_over_images, per_image, psnr_from_mse
 
 log = logging.getLogger("lightning_ae")
 
@@ -44,22 +46,26 @@ def restorers(datamodule, cfg, inpainting: bool) -> dict:
 
 def compute(model, datamodule, cfg, device) -> dict[str, float]:
     x, _ = scored(datamodule, cfg)
-    vr = datamodule.value_range
+    vr, bs = datamodule.value_range, int(cfg.batch_size)
     with_mask = isinstance(model, CorruptsWithMask)
-    scores, restore = defaultdict(list), None
-    for xb, _ in batches(x, None, int(cfg.batch_size), device):
-        cb, mask = model.corrupt_with_mask(xb) if with_mask else (model.corrupt(xb), None)
-        restore = restore or restorers(datamodule, cfg, inpainting=mask is not None)
-        candidates = {"input": cb, "output": model.reconstruct(cb)} | {code: f(cb, mask) for code, f in restore.items()}
-        for name, pred in candidates.items():
-            scores[name].append(per_image(pred, xb, vr) |
-                                ({} if mask is None else {"psnr_masked": masked_psnr(pred, xb, mask, vr)}))
-    means = {name: mean_over_images(s) for name, s in scores.items()}
-    best = max(restore, key=lambda code: means[code]["psnr"])
-    means["filter"] = means[best]
+    corrupted = [model.corrupt_with_mask(xb) if with_mask else (model.corrupt(xb), None)
+                 for xb, _ in batches(x, None, bs, device)]  # drawn once: every candidate restores the same images
+    inpainting = bool(corrupted) and corrupted[0][1] is not None
+
+    def score(restore, ssim: bool = True) -> dict[str, float]:
+        """psnr (of the pooled MSE), ssim and, for masks, psnr_masked of restore(corrupted, mask)."""
+        means = mean_over_images(
+            per_image(pred := restore(c, m), xb, vr, ssim) | (masked_errors(pred, xb, m, vr) if inpainting else {})
+            for (xb, _), (c, m) in zip(batches(x, None, bs, device), corrupted))
+        out = {"psnr": psnr_from_mse(means["mse"])} | ({"ssim": means["ssim"]} if ssim else {})
+        if inpainting:
+            out["psnr_masked"] = psnr_from_mse(means["masked_sse"] / means["masked_pixels"])
+        return out
+
+    baselines = restorers(datamodule, cfg, inpainting)
+    best = max(baselines, key=lambda code: score(baselines[code], ssim=False)["psnr"])
     log.info("denoising: the classical baseline is %s", "mean fill" if best == MEAN_FILL else
              "the 3x3 median" if best == MEDIAN else f"a Gaussian blur with sigma {best:g}")
-    out = {f"denoise/{m}_{name}": means[name][m] for name in ("input", "output", "filter") for m in ("psnr", "ssim")}
-    if MEAN_FILL in restore:
-        out |= {f"denoise/psnr_masked_{name}": means[name]["psnr_masked"] for name in ("input", "output", "filter")}
-    return out | {"denoise/filter": best}
+    scores = {"input": score(lambda c, m: c), "output": score(lambda c, m: model.reconstruct(c)),
+              "filter": score(baselines[best])}
+    return {f"denoise/{k}_{name}": v for name, s in scores.items() for k, v in s.items()} | {"denoise/filter": best}
