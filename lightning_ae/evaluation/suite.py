@@ -14,7 +14,7 @@ evaluation code. **A new metric is one file plus one config line**: write `parts
 | likelihood      | likelihood/{neg_elbo,nll_is}[_bpd|_ce] | `log_weights(x, k) -> [k, B]` (VAE, CVAE, NVAE)  |
 | fid             | fid/{classifier|inception}             | `can_sample = True` and `sample(n)`              |
 | conditional     | cond/{accuracy,min_class_accuracy,...} | `sample(n, y)` (CVAE), and the data has labels   |
-| denoising       | denoise/{psnr,ssim}_{input,output,filter} | `corrupt(x)` (DAE: noise or inpainting masks) |
+| denoising       | denoise/{psnr,ssim}_{input,output,filter}, filter, psnr_masked_* | `corrupt(x)` (DAE) |
 | hashing         | hash/*, baseline_{pca_sign,lsh}/*      | `hash_codes(x) -> [B, bits]`, and labelled data  |
 | codebook        | vq/*                                   | `code_indices(x)` and `num_codes`                |
 | lines           | lines/{mean_distance,smoothness}       | data is ACAI's lines (any model)                 |
