@@ -45,6 +45,13 @@ class Corrupts(Protocol):
 
 
 @runtime_checkable
+class CorruptsWithMask(Protocol):
+    """The same corruption with the mask of the pixels it hid ([B, 1, H, W], True = hidden; None for noise)."""
+
+    def corrupt_with_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+
+@runtime_checkable
 class Hashes(Protocol):
     """Binary codes [B, bits] in {0, 1} for semantic hashing."""
 

@@ -8,12 +8,13 @@ evaluation code. **A new metric is one file plus one config line**: write `parts
 
 | part            | keys                                   | the model has ...                                |
 |-----------------|----------------------------------------|--------------------------------------------------|
-| reconstruction  | recon/{mse,sse,psnr,ssim}              | `reconstruct(x)` (every model)                   |
+| reconstruction  | recon/{mse,sse,psnr,ssim,nmse}         | `reconstruct(x)` (every model)                   |
 | pca_baseline    | baseline_pca/{mse,sse,psnr,ssim}       | `encode(x)`: as many components as code numbers  |
 | representation  | probe/{linear_acc,kmeans_acc}          | `encode(x)` (flattened), and the data has labels |
 | likelihood      | likelihood/{neg_elbo,nll_is}[_bpd|_ce] | `log_weights(x, k) -> [k, B]` (VAE, CVAE, NVAE)  |
 | fid             | fid/{classifier|inception}             | `can_sample = True` and `sample(n)`              |
-| denoising       | denoise/{psnr,ssim}_{input,output}     | `corrupt(x)` (DAE: noise or inpainting masks)    |
+| conditional     | cond/{accuracy,min_class_accuracy,...} | `sample(n, y)` (CVAE), and the data has labels   |
+| denoising       | denoise/{psnr,ssim}_{input,output,filter}, filter, psnr_masked_* | `corrupt(x)` (DAE) |
 | hashing         | hash/*, baseline_{pca_sign,lsh}/*      | `hash_codes(x) -> [B, bits]`, and labelled data  |
 | codebook        | vq/*                                   | `code_indices(x)` and `num_codes`                |
 | lines           | lines/{mean_distance,smoothness}       | data is ACAI's lines (any model)                 |

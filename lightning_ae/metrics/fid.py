@@ -81,10 +81,14 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs:
 
 
 @torch.no_grad()
+def predict(net: FeatureClassifier, x: torch.Tensor, device="cpu", batch_size: int = 1000) -> torch.Tensor:
+    """The classifier's class for each image of x (data space), on the CPU."""
+    return torch.cat([net.logits(x[i : i + batch_size].to(device)).argmax(1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
 def accuracy(net: FeatureClassifier, x: torch.Tensor, y: torch.Tensor, device="cpu", batch_size: int = 1000) -> float:
-    right = sum(int((net.logits(x[i : i + batch_size].to(device)).argmax(1).cpu() == y[i : i + batch_size]).sum())
-                for i in range(0, len(x), batch_size))
-    return right / max(len(x), 1)
+    return float((predict(net, x, device, batch_size) == y).double().mean()) if len(x) else 0.0
 
 
 def feature_classifier(datamodule, cache_dir: str | Path, epochs: int = 3, device="cpu") -> tuple[FeatureClassifier, float]:

@@ -8,10 +8,13 @@ data sets stored in [0, 1] or [-1, 1]:
 - psnr: 10·log10(1 / mse) per image (inf when an image is reproduced exactly);
 - ssim: structural similarity per image (Wang et al. 2004; torchmetrics, Gaussian window 11 or the largest
         odd size that fits a small image).
-Data-set figures are means over images (torchmetrics' `MeanMetric`).
+Data-set figures are means over images (torchmetrics' `MeanMetric`). Also: the squared error on masked
+pixels only (inpainting), PSNR from a pooled MSE, and the pixel variance that normalises VQ-VAE's MSE
+(van den Oord et al. 2017's reference code).
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import torch
@@ -28,17 +31,21 @@ def ssim_kernel(height: int, width: int) -> int:
     return max(3, min(11, min(height, width) - (1 - min(height, width) % 2)))
 
 
-def per_image(pred: torch.Tensor, target: torch.Tensor, value_range=(0.0, 1.0)) -> dict[str, torch.Tensor]:
-    """Per-image metrics [B] of predictions against targets, both in `value_range` (scored in [0, 1])."""
+def per_image(pred: torch.Tensor, target: torch.Tensor, value_range=(0.0, 1.0), ssim: bool = True
+              ) -> dict[str, torch.Tensor]:
+    """Per-image metrics [B] of predictions against targets, both in `value_range` (scored in [0, 1]);
+    `ssim=False` leaves out the costliest one."""
     pred, target = to_unit(pred, value_range).cpu(), to_unit(target, value_range).cpu()
     sq = (pred - target).pow(2).flatten(1)
-    k = ssim_kernel(*target.shape[-2:])
-    return {
+    out = {
         "mse": sq.mean(1),
         "sse": sq.sum(1),
         "psnr": peak_signal_noise_ratio(pred, target, data_range=1.0, reduction="none", dim=(1, 2, 3)),
-        "ssim": structural_similarity_index_measure(pred, target, data_range=1.0, kernel_size=k, reduction="none"),
     }
+    if ssim:
+        k = ssim_kernel(*target.shape[-2:])
+        out["ssim"] = structural_similarity_index_measure(pred, target, data_range=1.0, kernel_size=k, reduction="none")
+    return out
 
 
 def mean_over_images(batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
@@ -48,3 +55,22 @@ def mean_over_images(batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, fl
         for key, v in values.items():
             means.setdefault(key, MeanMetric(nan_strategy="disable").set_dtype(torch.float64)).update(v.double())
     return {key: float(m.compute()) for key, m in means.items()}
+
+
+def masked_errors(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, value_range=(0.0, 1.0)
+                  ) -> dict[str, torch.Tensor]:
+    """Per image [B], on the masked pixels only (mask [B, 1 or C, H, W], True = scored; all channels):
+    masked_sse, the summed squared error in [0, 1] units, and masked_pixels, how many values it sums."""
+    sq = (to_unit(pred, value_range) - to_unit(target, value_range)).pow(2).cpu()
+    mask = mask.expand_as(sq).cpu().float()
+    return {"masked_sse": (sq * mask).flatten(1).sum(1), "masked_pixels": mask.flatten(1).sum(1)}
+
+
+def psnr_from_mse(mse: float) -> float:
+    """10·log10(1 / mse) for a mean squared error in [0, 1] units (inf for an exact match)."""
+    return 10 * math.log10(1 / mse) if mse > 0 else math.inf
+
+
+def pixel_variance(x: torch.Tensor, value_range=(0.0, 1.0)) -> float:
+    """The variance of all pixel values of x in [0, 1] units (the normaliser of VQ-VAE's normalised MSE)."""
+    return float(to_unit(x, value_range).double().var(unbiased=False))

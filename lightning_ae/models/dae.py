@@ -29,13 +29,18 @@ class DAE(AE):
         self.lo, self.hi = (float(v) for v in value_range)
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return self.corrupt_with_mask(x)[0]
+
+    def corrupt_with_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """c(x) and, for `mask`, the [B, 1, H, W] mask of the hidden pixels (None for noise corruptions)."""
         if self.noise == "gaussian":
-            return x + self.std * torch.randn_like(x)
+            return x + self.std * torch.randn_like(x), None
         if self.noise == "salt_pepper":
             hit = torch.rand_like(x) < self.prob
             salt = torch.rand_like(x) < 0.5
-            return torch.where(hit, torch.where(salt, self.hi, self.lo), x)
-        return x.masked_fill(self.box_mask(x), self.lo)
+            return torch.where(hit, torch.where(salt, self.hi, self.lo), x), None
+        mask = self.box_mask(x)
+        return x.masked_fill(mask, self.lo), mask
 
     def box_mask(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, H, W] bool mask, True inside `boxes` random rectangles per image (vectorised)."""

@@ -1,5 +1,6 @@
 """probe/{linear_acc,kmeans_acc}: class information in the frozen codes (labelled data only): a linear probe
-fitted on at most `probe.max_train` training codes, and K-means on the scored codes."""
+fitted on at most `probe.max_train` training codes, and K-means on the scored codes. The codes are the
+model's `encode(x)`: ALAE's E(x) (its w, the paper's probe), the posterior mean μ of VAE, VAE-GAN and CVAE."""
 from __future__ import annotations
 
 from lightning_ae.evaluation.calls import batched

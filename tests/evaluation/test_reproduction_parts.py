@@ -1,0 +1,186 @@
+"""The parts the reproduction rows read (issues #11, #12), each against an independent computation:
+the DAE's classical baselines, VQ-VAE's normalised MSE, CVAE's conditional accuracy, and the probe on
+ALAE's E(x) and VAE-GAN's μ."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from scipy import ndimage
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from lightning_ae.evaluation.parts import conditional, denoising, reconstruction, representation
+from lightning_ae.evaluation.suite import settings
+from lightning_ae.metrics.fid import feature_classifier
+from lightning_ae.metrics.representation import kmeans_accuracy, linear_probe_accuracy
+
+
+def scored(dm, cfg):
+    return dm.tensors("test")[0][: int(cfg.max_images)].double()
+
+
+def psnr(pred, x):
+    """10·log10(1 / MSE over all pixels of all images), for [0, 1] images (numpy)."""
+    return float(10 * np.log10(1 / np.mean((pred - x) ** 2)))
+
+
+# -- denoising: the classical filter baseline ---------------------------------------------------------------
+class Shift(nn.Module):
+    """Corrupts by adding 0.25 and does not denoise."""
+
+    def corrupt(self, x):
+        return x + 0.25
+
+    def reconstruct(self, c):
+        return c
+
+
+def test_noise_baseline_is_the_best_of_a_median_and_the_blurs_on_the_clipped_input(digits):
+    cfg = settings("fast", {"denoising": {"blur_sigmas": [0.5, 1.0]}})
+    got = denoising.compute(Shift(), digits, cfg, "cpu")
+    x = scored(digits, cfg).numpy()
+    c = np.clip(x + 0.25, 0, 1)
+    blur = lambda s, r: ndimage.gaussian_filter(c, sigma=(0, 0, s, s), mode="mirror", radius=(0, 0, r, r))  # noqa: E731
+    candidates = {0.0: ndimage.median_filter(c, size=(1, 1, 3, 3), mode="mirror")} | \
+        {s: blur(s, math.ceil(3 * s)) for s in (0.5, 1.0)}  # torchvision's kernel: 2·⌈3σ⌉ + 1 wide
+    scores = {code: psnr(f, x) for code, f in candidates.items()}
+    best = max(scores, key=scores.get)
+    assert got["denoise/filter"] == best
+    assert got["denoise/psnr_filter"] == pytest.approx(scores[best], rel=1e-4)
+    ssim = structural_similarity_index_measure(torch.from_numpy(candidates[best]).float(), torch.from_numpy(x).float(),
+                                               data_range=1.0, kernel_size=7)  # the largest odd window in 8 px
+    assert got["denoise/ssim_filter"] == pytest.approx(float(ssim), rel=1e-4)
+    assert got["denoise/psnr_input"] == pytest.approx(10 * math.log10(1 / 0.25**2))  # unclipped, as the model sees it
+    assert not any("masked" in k for k in got)
+
+
+BOX = (slice(None), slice(None), slice(2, 6), slice(2, 6))
+
+
+class Inpainter(nn.Module):
+    """Hides the same 4×4 centre box of every image (filled with 0) and outputs its input halved."""
+
+    def corrupt_with_mask(self, x):
+        mask = torch.zeros(len(x), 1, *x.shape[2:], dtype=torch.bool)
+        mask[BOX] = True
+        return x.masked_fill(mask, 0.0), mask
+
+    def corrupt(self, x):
+        return self.corrupt_with_mask(x)[0]
+
+    def reconstruct(self, c):
+        return c / 2
+
+
+def test_box_baseline_fills_the_training_mean_and_masked_psnr_scores_the_box_only(digits):
+    cfg = settings("fast")
+    got = denoising.compute(Inpainter(), digits, cfg, "cpu")
+    x = scored(digits, cfg).numpy()
+    mean = digits.tensors("train")[0].double().mean(0).numpy()
+    hidden = x.copy()
+    hidden[BOX] = 0.0
+    filled = hidden.copy()
+    filled[BOX] = np.broadcast_to(mean[BOX[1:]], filled[BOX].shape)
+    box = lambda a: a[BOX]  # noqa: E731
+    assert got["denoise/filter"] == -1.0
+    assert got["denoise/psnr_filter"] == pytest.approx(psnr(filled, x), rel=1e-4)
+    assert got["denoise/psnr_masked_filter"] == pytest.approx(psnr(box(filled), box(x)), rel=1e-4)
+    assert got["denoise/psnr_masked_input"] == pytest.approx(psnr(box(hidden), box(x)), rel=1e-4)
+    assert got["denoise/psnr_masked_output"] == pytest.approx(psnr(box(hidden) / 2, box(x)), rel=1e-4)
+    assert got["denoise/psnr_output"] == pytest.approx(psnr(hidden / 2, x), rel=1e-4)
+
+
+def test_the_dae_reports_the_mask_it_trains_on(make_cfg, digits):
+    dae = instantiate(make_cfg("dae", "digits", ["model.noise=mask"]).model)
+    x = digits.tensors("test")[0][:16]
+    torch.manual_seed(1)
+    c, mask = dae.corrupt_with_mask(x)
+    torch.manual_seed(1)
+    assert torch.equal(dae.corrupt(x), c) and torch.equal(c, x.masked_fill(mask, 0.0))  # the same draws
+    assert mask.any() and not mask.all()
+    assert denoising.compute(dae, digits, settings("fast"), "cpu")["denoise/filter"] == -1.0  # mean fill
+    noisy = instantiate(make_cfg("dae", "digits", ["model.noise=gaussian"]).model)
+    assert noisy.corrupt_with_mask(x)[1] is None
+    assert denoising.compute(noisy, digits, settings("fast"), "cpu")["denoise/filter"] >= 0  # median or blur
+
+
+# -- reconstruction: normalised MSE -------------------------------------------------------------------------
+class Constant(nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def reconstruct(self, x):
+        return torch.full_like(x, self.value)
+
+
+def test_nmse_is_one_for_the_mean_pixel_and_mse_over_the_pixel_variance_otherwise(digits):
+    cfg = settings("fast")
+    x = scored(digits, cfg)
+    mean, var = float(x.mean()), float(x.var(unbiased=False))
+    assert reconstruction.compute(Constant(mean), digits, cfg, "cpu")["recon/nmse"] == pytest.approx(1.0, rel=1e-5)
+    got = reconstruction.compute(Constant(0.0), digits, cfg, "cpu")
+    assert got["recon/nmse"] == pytest.approx(float((x**2).mean()) / var, rel=1e-5)
+    assert got["recon/nmse"] == pytest.approx(got["recon/mse"] / var, rel=1e-9)
+
+
+# -- conditional samples (CVAE) -----------------------------------------------------------------------------
+class ClassSampler(nn.Module):
+    """`sample(n, y)` returns test images of class (y + offset) mod 10: offset 0 obeys, 1 never does."""
+
+    can_sample = True
+
+    def __init__(self, digits, offset=0):
+        super().__init__()
+        x, y = digits.tensors("test")
+        self.pool, self.offset = [x[y == c] for c in range(10)], offset
+
+    def sample(self, n, y=None):
+        want = (y.cpu() + self.offset) % 10
+        return torch.stack([self.pool[int(c)][i % len(self.pool[int(c)])] for i, c in enumerate(want)])
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_conditional_accuracy_is_the_classifiers_agreement_with_the_asked_class(digits, fid_cache, offset):
+    cfg = settings("fast", {"cache_dir": str(fid_cache)})
+    model = ClassSampler(digits, offset)
+    got = conditional.compute(model, digits, cfg, "cpu")
+    net, _ = feature_classifier(digits, fid_cache, int(cfg.fid.classifier_epochs))
+    asked = torch.arange(10).repeat_interleave(int(cfg.conditional.per_class))
+    right = (net.logits(model.sample(len(asked), asked)).argmax(1) == asked).numpy()
+    per_class = right.reshape(10, -1).mean(1)
+    assert got["cond/accuracy"] == pytest.approx(right.mean())
+    assert got["cond/min_class_accuracy"] == pytest.approx(per_class.min())
+    tx, ty = digits.tensors("test")
+    assert got["cond/classifier_test_acc"] == pytest.approx(float((net.logits(tx).argmax(1) == ty).double().mean()))
+    if offset:
+        assert got["cond/accuracy"] < got["cond/classifier_test_acc"] / 2  # wrong classes are caught
+
+
+def test_conditional_applies_to_samplers_that_take_a_label(make_cfg, digits):
+    assert conditional.applies(instantiate(make_cfg("cvae", "digits").model), digits)
+    assert not conditional.applies(instantiate(make_cfg("vae", "digits").model), digits)
+
+
+# -- the probe on adversarial models' codes (#12) -----------------------------------------------------------
+@pytest.mark.parametrize("variant, codes", [
+    ("alae", lambda m, x: m.encoder(x)),                      # ALAE: E's w
+    ("vaegan", lambda m, x: m.encoder(x).chunk(2, dim=1)[0]),  # VAE-GAN: the posterior mean μ
+])
+def test_the_probe_reads_the_adversarial_models_encoder_codes(make_cfg, digits, variant, codes):
+    torch.manual_seed(0)
+    model = instantiate(make_cfg(variant, "digits").model).eval()
+    cfg = settings("fast")
+    assert representation.applies(model, digits)
+    got = representation.compute(model, digits, cfg, "cpu")
+    x, y = (t[: int(cfg.max_images)] for t in digits.tensors("test"))
+    tx, ty = (t[: int(cfg.probe.max_train)] for t in digits.tensors("train"))
+    with torch.no_grad():
+        z, z_train = codes(model, x), codes(model, tx)
+    p = cfg.probe
+    assert got["probe/linear_acc"] == linear_probe_accuracy(z_train, ty, z, y, int(p.max_iter), int(cfg.seed))
+    assert got["probe/kmeans_acc"] == kmeans_accuracy(z, y, 10, int(cfg.seed), int(p.kmeans_init))
