@@ -2,7 +2,8 @@
 with `corrupt(x)`), all scored against the clean image on the same corrupted test images:
 
 - {psnr,ssim}_input: the corrupted input as the model sees it (not clipped);
-- {psnr,ssim}_output: the model's reconstruction of it;
+- {psnr,ssim}_output: the model's reconstruction of it; for inpainting masks, the model's prediction of the
+  hidden pixels pasted into the visible ones (as Pathak et al. 2016 do, and as the mean fill does);
 - {psnr,ssim}_filter: the best classical restorer (`lightning_ae.metrics.filters`), and `filter`, which one:
   for noise, the better by PSNR of a 3×3 median (filter = 0) and a Gaussian blur (filter = its σ, from
   `denoising.blur_sigmas`), both on the input clipped to the data range; for inpainting masks (models with
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+
+import torch
 
 from lightning_ae.evaluation.calls import batches
 from lightning_ae.evaluation.capabilities import Corrupts, CorruptsWithMask
@@ -66,6 +69,9 @@ def compute(model, datamodule, cfg, device) -> dict[str, float]:
     best = max(baselines, key=lambda code: score(baselines[code], ssim=False)["psnr"])
     log.info("denoising: the classical baseline is %s", "mean fill" if best == MEAN_FILL else
              "the 3x3 median" if best == MEDIAN else f"a Gaussian blur with sigma {best:g}")
-    scores = {"input": score(lambda c, m: c), "output": score(lambda c, m: model.reconstruct(c)),
+    def output(c, m):
+        return model.reconstruct(c) if m is None else torch.where(m, model.reconstruct(c), c)
+
+    scores = {"input": score(lambda c, m: c), "output": score(output),
               "filter": score(baselines[best])}
     return {f"denoise/{k}_{name}": v for name, s in scores.items() for k, v in s.items()} | {"denoise/filter": best}
