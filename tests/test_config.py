@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from hydra.utils import instantiate
 
 from lightning_ae import config_options
 from tests.conftest import DATASETS, compose_cfg
@@ -22,15 +21,6 @@ def test_every_option_composes(group, tmp_path):
     for option in options:
         cfg = compose_cfg([f"{group}={option}"], tmp_path)
         assert cfg.model._target_
-
-
-def test_optimizer_is_a_partial_the_model_calls(tmp_path):
-    cfg = compose_cfg(["optimizer.lr=0.005", "model=ae"], tmp_path)
-    opt = instantiate(cfg.model.optimizer)
-    import torch
-
-    built = opt([torch.nn.Parameter(torch.zeros(1))])
-    assert isinstance(built, torch.optim.Adam) and built.param_groups[0]["lr"] == 0.005
 
 
 def test_precision_and_trainer_groups(tmp_path):
