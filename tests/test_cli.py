@@ -30,12 +30,22 @@ def test_unknown_option_in_a_multirun_list(tmp_path):
     one_line_error(run_cli(["-m", "model=ae,vea"], tmp_path), "unknown model 'vea'")
 
 
-def test_unknown_trainer_key_lists_the_valid_ones(tmp_path):
-    one_line_error(run_cli(["trainer.max_epoch=3"], tmp_path), "unknown trainer option 'max_epoch'", "max_epochs")
+@pytest.mark.parametrize("arg", ["trainer.max_epoch=3", "+trainer.max_epoch=3"])
+def test_misspelt_trainer_argument_gets_the_nearest_names(tmp_path, arg):
+    line = one_line_error(run_cli([arg], tmp_path), "unknown trainer option 'max_epoch'; did you mean max_epochs")
+    assert "limit_train_batches" not in line  # the nearest names, not the whole list
 
 
-def test_unknown_trainer_argument_added_with_plus(tmp_path):
-    one_line_error(run_cli(["+trainer.max_epoch=3"], tmp_path), "unknown trainer option 'max_epoch'", "max_epochs")
+def test_trainer_argument_with_a_needless_plus(tmp_path):
+    one_line_error(run_cli(["+trainer.max_epochs=3"], tmp_path), "set it without the plus, trainer.max_epochs=")
+
+
+def test_trainer_logger_points_to_the_logger_group(tmp_path):
+    one_line_error(run_cli(["trainer.logger=false"], tmp_path), "trainer.logger is not set through", "logger=csv")
+
+
+def test_any_trainer_argument_works_without_plus(trained_ae):
+    assert torch.load(trained_ae, weights_only=False)["global_step"] == 2  # trainer.limit_train_batches=2
 
 
 def test_wrong_value_type(tmp_path):
@@ -64,9 +74,9 @@ def test_folder_with_only_unreadable_images(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_ae(tmp_path_factory):
-    """last.ckpt of a 1-epoch AE run on digits."""
+    """last.ckpt of a 1-epoch AE run on digits, 2 training batches."""
     cwd = tmp_path_factory.mktemp("ae")
-    res = run_cli(["trainer.max_epochs=1", "test=false", *QUIET], cwd)
+    res = run_cli(["trainer.max_epochs=1", "trainer.limit_train_batches=2", "test=false", *QUIET], cwd)
     assert res.returncode == 0, res.stderr[-2000:]
     return only_run_dir(cwd / "outputs") / "checkpoints" / "last.ckpt"
 
