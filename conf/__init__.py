@@ -1,4 +1,4 @@
 """Hydra configs, shipped in the wheel as `lightning_ae.conf` (see pyproject.toml)."""
 from lightning_ae.schema import register
 
-register()  # trainer/schema: every pytorch_lightning.Trainer argument, so trainer.<name>=... composes
+register()  # trainer_schema: every pytorch_lightning.Trainer argument, so trainer.<name>=... composes

@@ -1,8 +1,9 @@
 """The schema of the `trainer` config node: every argument of `pytorch_lightning.Trainer`, read from its
 signature, so that `trainer.<name>=...` composes for any of them and a misspelt name is caught by Hydra.
 
-`conf/trainer/default.yaml` lists `schema` first in its defaults; `register()` puts that structured config in
-Hydra's ConfigStore (conf/__init__.py calls it, so it is there whenever the configs are loaded).
+`conf/trainer/default.yaml` lists `/trainer_schema@_here_` first in its defaults; `register()` puts that
+structured config in Hydra's ConfigStore, outside the `trainer` group so that it is no trainer option
+(conf/__init__.py calls it, so it is there whenever the configs are loaded).
 """
 from __future__ import annotations
 
@@ -34,4 +35,4 @@ def trainer_schema() -> type:
 def register() -> None:
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(group="trainer", name="schema", node=trainer_schema())
+    ConfigStore.instance().store(name="trainer_schema", node=trainer_schema())
