@@ -16,6 +16,10 @@ from tests.conftest import compose_cfg
 #: per variant, its extra optimizer keys in the order configure_optimizers returns them (after the main one)
 EXTRA = {"acai": ("critic_optimizer",), "vaegan": ("decoder_optimizer", "discriminator_optimizer"),
          "alae": ("generator_optimizer",)}
+#: the networks each optimizer of a variant trains, main one first (the papers' split)
+NETWORKS = {"acai": (("encoder", "decoder"), ("critic",)),
+            "vaegan": (("encoder",), ("decoder",), ("discriminator",)),
+            "alae": (("encoder", "discriminator"), ("mapping", "generator"))}
 MODELS = config_options("model")
 
 
@@ -30,16 +34,21 @@ def vqvae_ckpt(tmp_path_factory):
     return path
 
 
-def built_optimizers(model_name: str, overrides: list[str], tmp_path, vqvae_ckpt) -> list[torch.optim.Optimizer]:
-    """Compose, build the model and call its configure_optimizers(); the optimizers, main one first."""
+def build(model_name: str, overrides: list[str], tmp_path, vqvae_ckpt=None):
+    """Compose, build the model and call its configure_optimizers(): (model, its optimizers, main one first)."""
     extra = {"vqvae_prior": [f"model.vqvae_ckpt={vqvae_ckpt}"]}.get(model_name, [])
     if model_name.startswith("nvae"):
         extra.append("model.schedule_steps=10")  # the schedule's length without a trainer
     cfg = compose_cfg([f"model={model_name}", *extra, *overrides], tmp_path)
-    out = instantiate(cfg.model).configure_optimizers()
+    model = instantiate(cfg.model)
+    out = model.configure_optimizers()
     if isinstance(out, torch.optim.Optimizer):
-        return [out]
-    return [out["optimizer"]] if isinstance(out, dict) else list(out[0])
+        return model, [out]
+    return model, [out["optimizer"]] if isinstance(out, dict) else list(out[0])
+
+
+def built_optimizers(model_name: str, overrides: list[str], tmp_path, vqvae_ckpt=None) -> list[torch.optim.Optimizer]:
+    return build(model_name, overrides, tmp_path, vqvae_ckpt)[1]
 
 
 def lrs(opts) -> list[float]:
@@ -62,6 +71,16 @@ def test_lr_reaches_every_optimizer(name, tmp_path, vqvae_ckpt):
     assert lrs(opts) == [0.0123] + [0.001 * (i + 2) for i in range(len(own))]
 
 
+@pytest.mark.parametrize("name", sorted(EXTRA))
+def test_each_extra_key_sets_the_optimizer_of_its_networks(name, tmp_path):
+    own = {key: 0.001 * (i + 2) for i, key in enumerate(EXTRA[name])}
+    model, opts = build(name, ["optimizer.lr=0.0123", *(f"model.{k}.lr={v}" for k, v in own.items())], tmp_path)
+    for lr, networks in zip([0.0123, *own.values()], NETWORKS[name]):
+        (opt,) = [o for o in opts if o.param_groups[0]["lr"] == lr]
+        trained = {id(p) for group in opt.param_groups for p in group["params"]}
+        assert trained == {id(p) for net in networks for p in getattr(model, net).parameters()}, networks
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_a_sweep_over_lr_builds_different_optimizers(name, tmp_path, vqvae_ckpt):
     sweep = OverridesParser.create().parse_override("optimizer.lr=1e-3,1e-4")
@@ -73,19 +92,19 @@ def test_a_sweep_over_lr_builds_different_optimizers(name, tmp_path, vqvae_ckpt)
 
 @pytest.mark.parametrize("name", sorted(EXTRA))
 def test_optimizer_group_and_arguments_reach_the_extra_optimizers(name, tmp_path):
-    opts = built_optimizers(name, ["optimizer=adamw", "optimizer.weight_decay=0.25"], tmp_path, None)
+    opts = built_optimizers(name, ["optimizer=adamw", "optimizer.weight_decay=0.25"], tmp_path)
     assert all(type(o) is torch.optim.AdamW and o.param_groups[0]["weight_decay"] == 0.25 for o in opts)
 
 
 def test_paper_defaults_stay_overridable(tmp_path):
-    alae = built_optimizers("alae", [], tmp_path, None)
+    alae = built_optimizers("alae", [], tmp_path)
     assert [(o.param_groups[0]["lr"], tuple(o.param_groups[0]["betas"])) for o in alae] == [(0.002, (0.0, 0.99))] * 2
-    alae = built_optimizers("alae", ["optimizer.betas=[0.5,0.9]"], tmp_path, None)
+    alae = built_optimizers("alae", ["optimizer.betas=[0.5,0.9]"], tmp_path)
     assert [tuple(o.param_groups[0]["betas"]) for o in alae] == [(0.5, 0.9)] * 2
-    (nvae,) = built_optimizers("nvae_small", [], tmp_path, None)
+    (nvae,) = built_optimizers("nvae_small", [], tmp_path)
     group = nvae.param_groups[0]
     assert type(nvae) is torch.optim.Adamax and (group["initial_lr"], group["weight_decay"]) == (1e-2, 3e-4)
-    (nvae,) = built_optimizers("nvae_small", ["optimizer=adam", "optimizer.lr=0.003"], tmp_path, None)
+    (nvae,) = built_optimizers("nvae_small", ["optimizer=adam", "optimizer.lr=0.003"], tmp_path)
     assert type(nvae) is torch.optim.Adam and nvae.param_groups[0]["initial_lr"] == 0.003
 
 
