@@ -101,6 +101,7 @@ def check_values(args: list[str]) -> None:
     added = [str(k) for k in job.trainer if k != "_target_" and k not in trainer_arguments()]  # +trainer.<typo>
     if added:
         raise UserError(_unknown_key(f"trainer.{added[0]}", base))
+    check_manual_optimization(job)
     for arg in values:
         key, raw = _key_value(arg)
         if arg.startswith(("+", "~")) or "${" in raw:
@@ -117,6 +118,24 @@ def check_values(args: list[str]) -> None:
         if value is not None and not ok:
             raise UserError(f"{key}={raw} has the wrong type: {key} takes {_type_name(default)} "
                             f"(default {default})")
+
+
+def check_manual_optimization(job) -> None:
+    """Trainer options that Lightning applies only to automatic optimization are refused, in one line, for
+    the variants that step their optimizers themselves (ACAI, VAE-GAN, ALAE), instead of Lightning's trace."""
+    from hydra.utils import get_class
+
+    from lightning_ae.models.adversarial import ManualOptimization
+
+    model = get_class(job.model._target_)
+    if not issubclass(model, ManualOptimization):
+        return
+    if job.trainer.get("gradient_clip_val"):
+        raise UserError(f"{model.__name__} steps its optimizers itself, so trainer.gradient_clip_val would not apply: "
+                        f"use model.grad_clip={job.trainer.gradient_clip_val}")
+    if job.trainer.get("accumulate_grad_batches", 1) != 1:
+        raise UserError(f"{model.__name__} steps its optimizers itself, so trainer.accumulate_grad_batches would not "
+                        "apply: use a larger data.batch_size")
 
 
 def _composition_message(e: Exception, base) -> str:

@@ -44,6 +44,13 @@ def test_trainer_logger_points_to_the_logger_group(tmp_path):
     one_line_error(run_cli(["trainer.logger=false"], tmp_path), "trainer.logger is not set through", "logger=csv")
 
 
+@pytest.mark.parametrize("arg,hint", [("trainer.gradient_clip_val=0.5", "use model.grad_clip=0.5"),
+                                     ("trainer.accumulate_grad_batches=2", "data.batch_size")])
+def test_automatic_optimization_option_on_an_adversarial_model(tmp_path, arg, hint):
+    one_line_error(run_cli(["model=acai", arg], tmp_path), f"ACAI steps its optimizers itself, so {arg.split('=')[0]}",
+                   hint)
+
+
 def test_any_trainer_argument_works_without_plus(trained_ae):
     assert torch.load(trained_ae, weights_only=False)["global_step"] == 2  # trainer.limit_train_batches=2
 
