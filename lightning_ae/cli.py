@@ -4,6 +4,8 @@
 - `check_values`: `key=value` names an existing key and keeps the type of its default; `trainer.<name>`
   is checked against the trainer schema (every `pytorch_lightning.Trainer` argument, lightning_ae/schema.py),
   with or without `+`. A misspelt key gets the nearest valid names.
+- `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
+  the variants that step their optimizers themselves.
 - `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
 """
 from __future__ import annotations
@@ -98,7 +100,8 @@ def check_values(args: list[str]) -> None:
                 raise UserError(_composition_message(e, base)) from None
     finally:
         GlobalHydra.instance().clear()
-    added = [str(k) for k in job.trainer if k != "_target_" and k not in trainer_arguments()]  # +trainer.<typo>
+    declared = {"_target_", *trainer_arguments()}
+    added = [str(k) for k in job.trainer if k not in declared]  # +trainer.<typo> composes; the schema refuses it
     if added:
         raise UserError(_unknown_key(f"trainer.{added[0]}", base))
     check_manual_optimization(job)
