@@ -26,13 +26,18 @@ def trainer_arguments() -> dict[str, Any]:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in BUILT_ELSEWHERE}
 
 
-def trainer_schema() -> type:
+def _trainer_schema() -> type:
     """A dataclass with one field per Trainer argument (its default) and `_target_`."""
     fields = [(name, Any, dataclasses.field(default=default)) for name, default in trainer_arguments().items()]
-    return dataclasses.make_dataclass("TrainerConfig", [("_target_", str, "pytorch_lightning.Trainer"), *fields])
+    schema = dataclasses.make_dataclass("TrainerConfig", [("_target_", str, "pytorch_lightning.Trainer"), *fields])
+    schema.__module__ = __name__  # composed configs keep it as the node's type: pickling finds it here by name
+    return schema
+
+
+TrainerConfig = _trainer_schema()
 
 
 def register() -> None:
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="trainer_schema", node=trainer_schema())
+    ConfigStore.instance().store(name="trainer_schema", node=TrainerConfig)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 
 import pytest
 import pytorch_lightning as pl
@@ -45,6 +46,12 @@ def test_an_undeclared_yaml_key_reaches_the_trainer(arg, tmp_path):
     cfg = compose_cfg([arg, "trainer.num_sanity_val_steps=0", "trainer.accelerator=cpu"], tmp_path)
     trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False, enable_model_summary=False)
     assert (trainer.limit_train_batches, trainer.num_sanity_val_steps, trainer.max_epochs) == (2, 0, 30)
+
+
+def test_composed_config_pickles_for_launchers(tmp_path):
+    """Multirun launchers (submitit, joblib) and ddp_spawn send the composed config to other processes."""
+    cfg = compose_cfg(["trainer.limit_train_batches=2"], tmp_path)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
 
 
 def test_several_loggers(tmp_path):
