@@ -125,19 +125,17 @@ def check_values(args: list[str]) -> None:
 
 def check_manual_optimization(job) -> None:
     """Trainer options that Lightning applies only to automatic optimization are refused, in one line, for
-    the variants that step their optimizers themselves (ACAI, VAE-GAN, ALAE), instead of Lightning's trace."""
-    from hydra.utils import get_class
-
-    from lightning_ae.models.adversarial import ManualOptimization
-
-    model = get_class(job.model._target_)
-    if not issubclass(model, ManualOptimization):
+    the variants that step their optimizers themselves (ACAI, VAE-GAN, ALAE: the models with `grad_clip`),
+    instead of Lightning's trace. Read from the config: importing the models here would import Lightning
+    before Hydra sets up logging."""
+    if "grad_clip" not in job.model:
         return
+    model = str(job.model._target_).rsplit(".", 1)[-1]
     if job.trainer.get("gradient_clip_val"):
-        raise UserError(f"{model.__name__} steps its optimizers itself, so trainer.gradient_clip_val would not apply: "
+        raise UserError(f"{model} steps its optimizers itself, so trainer.gradient_clip_val would not apply: "
                         f"use model.grad_clip={job.trainer.gradient_clip_val}")
     if job.trainer.get("accumulate_grad_batches", 1) != 1:
-        raise UserError(f"{model.__name__} steps its optimizers itself, so trainer.accumulate_grad_batches would not "
+        raise UserError(f"{model} steps its optimizers itself, so trainer.accumulate_grad_batches would not "
                         "apply: use a larger data.batch_size")
 
 

@@ -7,8 +7,10 @@ structured config in Hydra's ConfigStore, outside the `trainer` group so that it
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
-import inspect
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 #: Trainer arguments the train entry point builds from their own config groups, never from `trainer.*`
@@ -18,12 +20,16 @@ BUILT_ELSEWHERE = {"logger": "pick loggers with logger=csv|tensorboard|wandb|man
 
 
 def trainer_arguments() -> dict[str, Any]:
-    """{name: default} of every keyword argument of `pytorch_lightning.Trainer` that `trainer.*` may set."""
-    import pytorch_lightning as pl
+    """{name: default} of every keyword argument of `pytorch_lightning.Trainer` that `trainer.*` may set.
 
-    params = inspect.signature(pl.Trainer.__init__).parameters.values()
-    return {p.name: p.default for p in params
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in BUILT_ELSEWHERE}
+    Read from the installed Trainer's source, not by importing it: the configs load before Hydra sets up
+    logging, and pytorch_lightning imported then attaches a stderr handler of its own to its logger.
+    """
+    source = Path(importlib.util.find_spec("pytorch_lightning").origin).parent / "trainer" / "trainer.py"
+    trainer = next(n for n in ast.parse(source.read_text()).body if isinstance(n, ast.ClassDef) and n.name == "Trainer")
+    init = next(n for n in trainer.body if isinstance(n, ast.FunctionDef) and n.name == "__init__").args
+    defaults = zip(init.kwonlyargs, init.kw_defaults)
+    return {a.arg: ast.literal_eval(d) for a, d in defaults if a.arg not in BUILT_ELSEWHERE}
 
 
 def _trainer_schema() -> type:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -49,6 +51,15 @@ def test_trainer_logger_points_to_the_logger_group(tmp_path):
 def test_automatic_optimization_option_on_an_adversarial_model(tmp_path, arg, hint):
     one_line_error(run_cli(["model=acai", arg], tmp_path), f"ACAI steps its optimizers itself, so {arg.split('=')[0]}",
                    hint)
+
+
+def test_checks_leave_lightning_unimported(tmp_path):
+    """Imported before Hydra sets up logging, Lightning would print to stderr through a handler of its own."""
+    code = ("import sys; from lightning_ae.cli import check_overrides, check_values; "
+            "args = ['model=acai', 'trainer.limit_train_batches=2']; check_overrides(args); check_values(args); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytorch_lightning', 'lightning_fabric')))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr[-2000:] + res.stdout
 
 
 def test_any_trainer_argument_works_without_plus(trained_ae):
