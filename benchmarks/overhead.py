@@ -40,7 +40,7 @@ def config(args, out: Path):
     overrides = ["model=vae", "data=mnist", f"paths.data_dir={args.data_dir}", f"paths.output_dir={out}",
                  f"data.batch_size={args.batch_size}", "trainer.accelerator=cpu", "logger=csv",
                  "callbacks=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-                 f"+trainer.max_steps={args.warmup + args.steps}", "+trainer.limit_val_batches=0",
+                 f"trainer.max_steps={args.warmup + args.steps}", "+trainer.limit_val_batches=0",
                  "+trainer.num_sanity_val_steps=0", "test=false"]
     with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
         return compose(config_name="train", overrides=overrides)

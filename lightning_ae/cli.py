@@ -1,16 +1,22 @@
 """Checks and launch-time adjustments that run before Hydra, so a typo gets one clear line.
 
 - `check_overrides`: `group=option` names an existing option (multirun lists too).
-- `check_values`: `key=value` names an existing key and keeps the type of its default.
+- `check_values`: `key=value` names an existing key and keeps the type of its default; `trainer.<name>`
+  is checked against the trainer schema (every `pytorch_lightning.Trainer` argument, lightning_ae/schema.py),
+  with or without `+`. A misspelt key gets the nearest valid names.
+- `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
+  the variants that step their optimizers themselves.
 - `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from datetime import datetime
 
 from lightning_ae import config_options
 from lightning_ae.errors import UserError
+from lightning_ae.schema import BUILT_ELSEWHERE, trainer_arguments
 
 GROUPS = ("model", "data", "trainer", "logger", "callbacks", "paths", "experiment", "optimizer",
           "scheduler", "hparams_search", "model/net")
@@ -89,11 +95,16 @@ def check_values(args: list[str]) -> None:
         with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
             base = compose(config_name="train", overrides=groups)
             try:
-                compose(config_name="train", overrides=overrides)
+                job = compose(config_name="train", overrides=overrides)
             except ConfigCompositionException as e:
                 raise UserError(_composition_message(e, base)) from None
     finally:
         GlobalHydra.instance().clear()
+    declared = {"_target_", *trainer_arguments()}
+    added = [str(k) for k in job.trainer if k not in declared]  # +trainer.<typo> composes; the schema refuses it
+    if added:
+        raise UserError(_unknown_key(f"trainer.{added[0]}", base))
+    check_manual_optimization(job)
     for arg in values:
         key, raw = _key_value(arg)
         if arg.startswith(("+", "~")) or "${" in raw:
@@ -112,19 +123,47 @@ def check_values(args: list[str]) -> None:
                             f"(default {default})")
 
 
-def _composition_message(e: Exception, base) -> str:
-    from omegaconf import OmegaConf
+def check_manual_optimization(job) -> None:
+    """Trainer options that Lightning applies only to automatic optimization are refused, in one line, for
+    the variants that step their optimizers themselves (ACAI, VAE-GAN, ALAE: the models with `grad_clip`),
+    instead of Lightning's trace. Read from the config: importing the models here would import Lightning
+    before Hydra sets up logging."""
+    if "grad_clip" not in job.model:
+        return
+    model = str(job.model._target_).rsplit(".", 1)[-1]
+    if job.trainer.get("gradient_clip_val"):
+        raise UserError(f"{model} steps its optimizers itself, so trainer.gradient_clip_val would not apply: "
+                        f"use model.grad_clip={job.trainer.gradient_clip_val}")
+    if job.trainer.get("accumulate_grad_batches", 1) != 1:
+        raise UserError(f"{model} steps its optimizers itself, so trainer.accumulate_grad_batches would not "
+                        "apply: use a larger data.batch_size")
 
+
+def _composition_message(e: Exception, base) -> str:
     text = str(e)
     if "Could not override '" in text:
-        key = text.split("Could not override '", 1)[1].split("'", 1)[0]
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        node = OmegaConf.select(base, parent) if parent else base
-        keys = ", ".join(sorted(str(k) for k in node.keys() if not str(k).startswith("_"))) if hasattr(node, "keys") else ""
-        where = f"{parent} " if parent else ""
-        return (f"unknown {where}option '{key.rsplit('.', 1)[-1]}'; valid {where}options: {keys} "
-                f"(to add a new key on purpose write +{key}=...)")
+        return _unknown_key(text.split("Could not override '", 1)[1].split("'", 1)[0], base)
+    if "An item is already at '" in text:
+        key = text.split("An item is already at '", 1)[1].split("'", 1)[0]
+        return f"{key} already exists: set it without the plus, {key}=..."
     return " ".join(text.split())
+
+
+def _unknown_key(key: str, base) -> str:
+    """One line for a key that `base` does not have: the nearest valid names (difflib), or all of them."""
+    from omegaconf import OmegaConf
+
+    parent, _, name = key.rpartition(".")
+    if parent == "trainer" and name in BUILT_ELSEWHERE:
+        return f"trainer.{name} is not set through trainer.*: {BUILT_ELSEWHERE[name]}"
+    node = OmegaConf.select(base, parent) if parent else base
+    valid = sorted(str(k) for k in node.keys() if not str(k).startswith("_")) if hasattr(node, "keys") else []
+    close = difflib.get_close_matches(name, valid, n=3)
+    where = f"{parent} " if parent else ""
+    hint = f"did you mean {' or '.join(close)}?" if close else f"valid {where}options: {', '.join(valid)}"
+    if parent == "trainer":
+        return f"unknown trainer option '{name}'; {hint} (every pytorch_lightning.Trainer argument is trainer.<name>)"
+    return f"unknown {where}option '{name}'; {hint} (to add a new key on purpose write +{key}=...)"
 
 
 def _agent_start_stamp() -> str:

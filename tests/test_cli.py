@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -30,12 +32,38 @@ def test_unknown_option_in_a_multirun_list(tmp_path):
     one_line_error(run_cli(["-m", "model=ae,vea"], tmp_path), "unknown model 'vea'")
 
 
-def test_unknown_trainer_key_lists_the_valid_ones(tmp_path):
-    one_line_error(run_cli(["trainer.max_epoch=3"], tmp_path), "unknown trainer option 'max_epoch'", "max_epochs")
+@pytest.mark.parametrize("arg", ["trainer.max_epoch=3", "+trainer.max_epoch=3"])
+def test_misspelt_trainer_argument_gets_the_nearest_names(tmp_path, arg):
+    line = one_line_error(run_cli([arg], tmp_path), "unknown trainer option 'max_epoch'; did you mean max_epochs")
+    assert "limit_train_batches" not in line  # the nearest names, not the whole list
 
 
-def test_unknown_trainer_argument_added_with_plus(tmp_path):
-    one_line_error(run_cli(["+trainer.max_epoch=3"], tmp_path), "unknown trainer option 'max_epoch'", "max_epochs")
+def test_trainer_argument_with_a_needless_plus(tmp_path):
+    one_line_error(run_cli(["+trainer.max_epochs=3"], tmp_path), "set it without the plus, trainer.max_epochs=")
+
+
+def test_trainer_logger_points_to_the_logger_group(tmp_path):
+    one_line_error(run_cli(["trainer.logger=false"], tmp_path), "trainer.logger is not set through", "logger=csv")
+
+
+@pytest.mark.parametrize("arg,hint", [("trainer.gradient_clip_val=0.5", "use model.grad_clip=0.5"),
+                                     ("trainer.accumulate_grad_batches=2", "data.batch_size")])
+def test_automatic_optimization_option_on_an_adversarial_model(tmp_path, arg, hint):
+    one_line_error(run_cli(["model=acai", arg], tmp_path), f"ACAI steps its optimizers itself, so {arg.split('=')[0]}",
+                   hint)
+
+
+def test_checks_leave_lightning_unimported(tmp_path):
+    """Imported before Hydra sets up logging, Lightning would print to stderr through a handler of its own."""
+    code = ("import sys; from lightning_ae.cli import check_overrides, check_values; "
+            "args = ['model=acai', 'trainer.limit_train_batches=2']; check_overrides(args); check_values(args); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytorch_lightning', 'lightning_fabric')))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr[-2000:] + res.stdout
+
+
+def test_any_trainer_argument_works_without_plus(trained_ae):
+    assert torch.load(trained_ae, weights_only=False)["global_step"] == 2  # trainer.limit_train_batches=2
 
 
 def test_wrong_value_type(tmp_path):
@@ -64,9 +92,9 @@ def test_folder_with_only_unreadable_images(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_ae(tmp_path_factory):
-    """last.ckpt of a 1-epoch AE run on digits."""
+    """last.ckpt of a 1-epoch AE run on digits, 2 training batches."""
     cwd = tmp_path_factory.mktemp("ae")
-    res = run_cli(["trainer.max_epochs=1", "test=false", *QUIET], cwd)
+    res = run_cli(["trainer.max_epochs=1", "trainer.limit_train_batches=2", "test=false", *QUIET], cwd)
     assert res.returncode == 0, res.stderr[-2000:]
     return only_run_dir(cwd / "outputs") / "checkpoints" / "last.ckpt"
 

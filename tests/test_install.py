@@ -24,6 +24,13 @@ def test_wheel_install_finds_configs_from_any_directory(tmp_path):
         return subprocess.run([sys.executable, *args], cwd=elsewhere, env=env, capture_output=True, text=True,
                               timeout=300)
 
+    def tree(root: Path, pattern: str) -> set[str]:
+        return {p.relative_to(root).as_posix() for p in root.rglob(pattern) if "__pycache__" not in p.parts}
+
+    assert tree(site / "lightning_ae" / "conf", "*.yaml") == tree(ROOT / "conf", "*.yaml")
+    for package in ("lightning_ae", "datamodules"):  # every sub-package listed in pyproject.toml
+        missing = {f for f in tree(ROOT / package, "*.py") if not f.startswith("conf/")} - tree(site / package, "*.py")
+        assert not missing, f"add their packages to pyproject.toml: {sorted(missing)}"
     where = run("-c", "import lightning_ae.conf, datamodules; print(lightning_ae.conf.__file__); print(datamodules.__file__)")
     assert where.returncode == 0, where.stderr
     assert all(line.startswith(str(site)) for line in where.stdout.split()), where.stdout

@@ -12,8 +12,8 @@ autoencoder is trained to make the critic answer 0, i.e. to make interpolants lo
 (`decode`), so the squared error is the paper's on [-1, 1] data (lines) and on probabilities for [0, 1] data.
 
 Training (manual optimization, two optimizers, one batch):
-  1. autoencoder (E, D) on L_ae — Adam lr 1e-4 (`lr`, `optimizer`)
-  2. critic d on L_d, with x̂ and x̂_α detached — Adam lr 1e-4 (`critic_optimizer`)
+  1. autoencoder (E, D) on L_ae — the `optimizer` group (the paper: Adam lr 1e-4, experiment=acai_lines)
+  2. critic d on L_d, with x̂ and x̂_α detached — the same optimizer (`critic_optimizer` replaces arguments)
 Each block is zero_grad → manual_backward → step under `toggled_optimizer`, so the other side's weights
 get no gradient. `trainer.global_step` counts optimizer steps: it advances by 2 per batch, so
 `trainer.max_steps=2000` trains 1000 batches (likewise `every_n_train_steps` of checkpoints).
@@ -34,12 +34,12 @@ from .base import AutoencoderModule
 class ACAI(ManualOptimization, AutoencoderModule):
     loss_terms = ("loss", "mse")
 
-    def __init__(self, net, lam: float = 0.5, gamma: float = 0.2, lr: float | None = 1e-4,
-                 critic_optimizer=None, critic_scheduler=None, grad_clip: float | None = None, **kwargs):
+    def __init__(self, net, lam: float = 0.5, gamma: float = 0.2, critic_optimizer: dict | None = None,
+                 critic_scheduler=None, grad_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.automatic_optimization = False
-        self.lam, self.gamma, self.lr, self.grad_clip = lam, gamma, lr, grad_clip
-        self.critic_optimizer_factory = critic_optimizer or (lambda params: torch.optim.Adam(params, lr=1e-4))
+        self.lam, self.gamma, self.grad_clip = lam, gamma, grad_clip
+        self.critic_optimizer_factory = self.follow_optimizer(critic_optimizer)
         self.critic_scheduler_factory = critic_scheduler if callable(critic_scheduler) else None
         self.encoder = net.encoder(self.shape, self.latent_dim)
         self.decoder = net.decoder(self.latent_dim, self.shape)
@@ -86,7 +86,6 @@ class ACAI(ManualOptimization, AutoencoderModule):
 
     # -- optimizers: one per side; clipping, schedulers and resume come from ManualOptimization ------
     def configure_optimizers(self):
-        kw = {} if self.lr is None else {"lr": self.lr}
         ae_params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        opts = [self.optimizer_factory(ae_params, **kw), self.critic_optimizer_factory(self.critic.parameters())]
+        opts = [self.optimizer_factory(ae_params), self.critic_optimizer_factory(self.critic.parameters())]
         return self.with_schedulers(opts, [self.scheduler_factory, self.critic_scheduler_factory])

@@ -14,7 +14,8 @@ per batch three steps:
   2. F and G on L_G            — step optimizer (F, G)
   3. E, then G, on L_lat       — two blocks: optimizer (E, D) then optimizer (F, G); D and F get no
                                  gradient (w is detached, D unused), so Adam leaves them untouched
-Defaults: Adam lr 0.002, betas (0.0, 0.99) for both; the paper's MNIST batch is 128 (data.batch_size).
+Defaults: Adam lr 0.002, betas (0.0, 0.99) for both (`optimizer=adam_gan`, which model=alae selects); the
+paper's MNIST batch is 128 (data.batch_size).
 `trainer.global_step` counts optimizer steps: 4 per batch (1 + 1 + 2), so `trainer.max_steps=4000` trains
 1000 batches.
 
@@ -39,12 +40,12 @@ class ALAE(ManualOptimization, AutoencoderModule):
     can_sample = True
 
     def __init__(self, net, mapping_layers: int = 3, disc_hidden: list[int] = (256, 256), r1_gamma: float = 10.0,
-                 activation: str = "leaky_relu", generator_optimizer=None, generator_scheduler=None,
-                 grad_clip: float | None = None, **kwargs):
+                 activation: str = "leaky_relu", generator_optimizer: dict | None = None,
+                 generator_scheduler=None, grad_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.automatic_optimization = False
         self.r1_gamma, self.grad_clip = r1_gamma, grad_clip
-        self.generator_optimizer_factory = generator_optimizer or self.optimizer_factory
+        self.generator_optimizer_factory = self.follow_optimizer(generator_optimizer)
         self.generator_scheduler_factory = generator_scheduler if callable(generator_scheduler) else None
         d = self.latent_dim
         self.mapping = mlp([d] * (int(mapping_layers) + 1), activation)

@@ -8,6 +8,7 @@ per epoch, not every step).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import pytorch_lightning as pl
@@ -39,7 +40,7 @@ class AutoencoderModule(pl.LightningModule):
             raise UserError(f"model.latent_dim must be a positive integer, got {latent_dim}")
         self.shape = tuple(int(s) for s in shape)
         self.latent_dim = int(latent_dim)
-        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
+        self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=1e-3)  # as conf/optimizer/adam
         self.scheduler_factory = scheduler if callable(scheduler) else None  # scheduler=none composes to {}
         self.likelihood = Likelihood(likelihood, likelihood_std)
         self.meters = nn.ModuleDict(

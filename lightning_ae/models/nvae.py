@@ -18,9 +18,10 @@ Training loss per step t of T (terms in nats per image, mean over the batch):
   number of groups (the same as a group-size rule only when every scale has as many groups).
 - Spectral regularisation (Sec. 3.2, λ = `spectral_coeff`): σ_max of every conv weight by one power
   iteration per step; the (u, v) vectors are buffers, so they are checkpointed and resume exactly.
-- Adamax (lr 1e-2, from the model config's own `optimizer`) with a per-step schedule: linear warm-up over
-  `lr_warmup`·T steps, then cosine decay to `lr_min`. T is the trainer's estimated number of optimizer steps,
-  or `schedule_steps` when set (for wall-clock-limited runs).
+- Adamax (lr 1e-2, weight decay 3e-4: `optimizer=adamax`, which model=nvae selects) with its own per-step
+  schedule, so `scheduler` must stay none: linear warm-up over `lr_warmup`·T steps, then cosine decay to
+  `lr_min`. T is the trainer's estimated number of optimizer steps, or `schedule_steps` when set (for
+  wall-clock-limited runs).
 Validation/test `loss` is the negative ELBO (recon + KL, β = 1), comparable across runs.
 
 Logs: train/{loss, recon, kl, elbo, spectral, kl_coeff, kl_group_<l>} (KL per group spots collapsed groups);
@@ -78,6 +79,10 @@ class NVAE(AutoencoderModule):
                  value_range=(0.0, 1.0), kl_warmup: float = 0.3, kl_constant: float = 1e-4, kl_min: float = 1e-4,
                  kl_balance: bool = True, spectral_coeff: float = 1e-2, power_iterations: int = 1,
                  lr_warmup: float = 0.0125, lr_min: float = 1e-4, schedule_steps: int | None = None, **kwargs):
+        if callable(kwargs.get("scheduler")):
+            name = getattr(kwargs["scheduler"], "func", kwargs["scheduler"]).__name__
+            raise UserError(f"model=nvae schedules its learning rate itself (model.lr_warmup, model.lr_min), so the "
+                            f"scheduler group's {name} would be ignored: use scheduler=none")
         c, h, w = (int(s) for s in shape)
         if min(scales, pre_blocks + 1, pre_cells, enc_cells, post_cells, latent_per_group) < 1 or post_blocks < 0:
             raise UserError("model: scales, pre_cells, enc_cells, post_cells and latent_per_group must be >= 1")

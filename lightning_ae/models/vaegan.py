@@ -44,14 +44,14 @@ class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
     loss_terms = ("loss", "kl", "llike", "discriminator")
     can_sample = True
 
-    def __init__(self, net, gamma: float = 1.0, disc_features: int = 256, lr: float | None = None,
-                 decoder_optimizer=None, discriminator_optimizer=None, decoder_scheduler=None,
+    def __init__(self, net, gamma: float = 1.0, disc_features: int = 256, decoder_optimizer: dict | None = None,
+                 discriminator_optimizer: dict | None = None, decoder_scheduler=None,
                  discriminator_scheduler=None, grad_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.automatic_optimization = False
-        self.gamma, self.lr, self.grad_clip = gamma, lr, grad_clip
-        self.factories = [self.optimizer_factory, decoder_optimizer or self.optimizer_factory,
-                          discriminator_optimizer or self.optimizer_factory]
+        self.gamma, self.grad_clip = gamma, grad_clip
+        self.factories = [self.optimizer_factory, self.follow_optimizer(decoder_optimizer),
+                          self.follow_optimizer(discriminator_optimizer)]
         self.scheduler_factories = [self.scheduler_factory, *(s if callable(s) else None
                                                      for s in (decoder_scheduler, discriminator_scheduler))]
         self.encoder = net.encoder(self.shape, 2 * self.latent_dim)
@@ -110,7 +110,6 @@ class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
                 "discriminator": self.discriminator_loss(x, x_tilde, x_p)}
 
     def configure_optimizers(self):
-        kw = {} if self.lr is None else {"lr": self.lr}
         nets = (self.encoder, self.decoder, self.discriminator)
-        opts = [make(net.parameters(), **kw) for make, net in zip(self.factories, nets)]
+        opts = [make(net.parameters()) for make, net in zip(self.factories, nets)]
         return self.with_schedulers(opts, self.scheduler_factories)

@@ -78,7 +78,7 @@ def test_lines_experiment(make_cfg, tmp_path):
     recipe = compose_cfg(["experiment=acai_lines"], tmp_path / "recipe")
     assert recipe.data._target_.endswith("LinesDataModule") and recipe.model._target_.endswith("ACAI")
     assert (recipe.model.lam, recipe.model.gamma, recipe.data.batch_size) == (0.5, 0.2, 64)
-    assert recipe.model.lr == recipe.model.critic_optimizer.lr == 1e-4
+    assert recipe.optimizer.lr == recipe.model.critic_optimizer.lr == 1e-4
     net = ACAINet(**{k: v for k, v in recipe.model.net.items() if k != "_target_"})
     assert net.layout((1, 32, 32))[2] == (2, 2)
     cfg = make_cfg("acai", "lines", extra=["experiment=acai_lines", "evaluation.enabled=false"])  # tiny data
