@@ -61,12 +61,12 @@ def compact(names: list[str]) -> str:
                       for r in runs)
 
 
-def audit(text: str) -> list[tuple[str, float, float, list[str]]]:
-    """Per imported package of HEAVY, costliest first: (package, own seconds, seconds of the imports that
+def audit(text: str, packages=HEAVY) -> list[tuple[str, float, float, list[str]]]:
+    """Per imported package of `packages`, costliest first: (package, own seconds, seconds of the imports that
     entered it from outside, the importer chain of the costliest such entry)."""
     rows = parse(text)
     parent, out = parents(rows), []
-    for package in HEAVY:
+    for package in packages:
         hits = [i for i, row in enumerate(rows) if within(row[3], package)]
         entries = [i for i in hits if parent[i] is None or not within(rows[parent[i]][3], package)]
         if not hits:

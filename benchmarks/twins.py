@@ -87,50 +87,44 @@ def gaussian_kl(mu, logvar):
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
-def twin_ae(cfg, data, steps, warmup, device="cpu"):
-    m, opt = built(cfg, device)
-    return loop(lambda x, y: bce(m.decoder(m.encoder(x)), x).mean(), opt, data, steps, warmup, device)
+# Each `<name>_loss(m, c, total)` returns the twin's `step(x, y) -> loss` around model m's networks; c is the
+# model config, total the number of steps the run will take. Data are Bernoulli (MNIST).
+def ae_loss(m, c, total):
+    return lambda x, y: bce(m.decoder(m.encoder(x)), x).mean()
 
 
-def twin_vae(cfg, data, steps, warmup, device="cpu"):
-    m, opt = built(cfg, device)
-
-    def step(x, y):
-        mu, logvar = m.encoder(x).chunk(2, dim=1)
-        logvar = logvar.clamp(-30.0, 20.0)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        return (bce(m.decoder(z), x) + cfg.model.beta * gaussian_kl(mu, logvar)).mean()
-
-    return loop(step, opt, data, steps, warmup, device)
+def gaussian_elbo(m, c, x, features, decode):
+    """β-weighted negative ELBO with q = N(μ, σ²) from `features`, z = μ + σε, and `decode(z)` the logits."""
+    mu, logvar = features.chunk(2, dim=1)
+    logvar = logvar.clamp(-30.0, 20.0)
+    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    return (bce(decode(z), x) + c.beta * gaussian_kl(mu, logvar)).mean()
 
 
-def twin_cvae(cfg, data, steps, warmup, device="cpu"):
-    m, opt = built(cfg, device)
+def vae_loss(m, c, total):
+    return lambda x, y: gaussian_elbo(m, c, x, m.encoder(x), m.decoder)
 
+
+def cvae_loss(m, c, total):
     def step(x, y):
         e = m.label_embedding(y)
-        mu, logvar = m.head(torch.cat([m.encoder(x), e], 1)).chunk(2, dim=1)
-        logvar = logvar.clamp(-30.0, 20.0)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        return (bce(m.decoder(torch.cat([z, e], 1)), x) + cfg.model.beta * gaussian_kl(mu, logvar)).mean()
+        features = m.head(torch.cat([m.encoder(x), e], 1))
+        return gaussian_elbo(m, c, x, features, lambda z: m.decoder(torch.cat([z, e], 1)))
 
-    return loop(step, opt, data, steps, warmup, device)
+    return step
 
 
-def twin_hashing(cfg, data, steps, warmup, device="cpu"):
-    m, opt = built(cfg, device)
-
+def hashing_loss(m, c, total):
     def step(x, y):
         a = m.encoder(x)
-        return bce(m.decoder(torch.sigmoid(a + cfg.model.noise_std * torch.randn_like(a))), x).mean()
+        return bce(m.decoder(torch.sigmoid(a + c.noise_std * torch.randn_like(a))), x).mean()
 
-    return loop(step, opt, data, steps, warmup, device)
+    return step
 
 
-def twin_vqvae(cfg, data, steps, warmup, device="cpu"):
+def vqvae_loss(m, c, total):
     """recon = MSE / Var[x of the first batch], + codebook (0 with EMA) + β·commitment; the quantiser module
     (nearest code, EMA, restarts, straight-through) is the net's."""
-    m, opt = built(cfg, device)
     variance = None
 
     def step(x, y):
@@ -138,39 +132,29 @@ def twin_vqvae(cfg, data, steps, warmup, device="cpu"):
         variance = x.var() if variance is None else variance
         q = m.quantizer(m.encoder(x))
         recon = (torch.sigmoid(m.decoder(q["z_q"])) - x).pow(2).mean() / variance
-        return recon + q["codebook"].mean() + cfg.model.beta * q["commitment"].mean()
+        return recon + q["codebook"].mean() + c.beta * q["commitment"].mean()
 
-    return loop(step, opt, data, steps, warmup, device)
+    return step
 
 
-def twin_nvae(cfg, data, steps, warmup, device="cpu"):
-    """NVAE's training loss by hand around the model's hierarchy: pad 28 → 32, Bernoulli NLL of the cropped
-    output, KL per group with the warm-up coefficient and balancing (coefficients from the model's α), the
-    spectral regulariser; Adamax with linear warm-up then cosine, stepped per step."""
+def nvae_loss(m, c, total):
+    """NVAE's training loss around the model's hierarchy: pad to a multiple of the model's factor, Bernoulli
+    NLL of the cropped output, KL per group with the warm-up coefficient and balancing (the model's α), the
+    spectral regulariser."""
     from lightning_ae.nets.nvae import batchnorm_scales, spectral_norms
 
-    m, opt = built(cfg, device)
-    c = cfg.model
-    total, (h, w), side = warmup + steps, data.shape[1:], m.factor * math.ceil(data.shape[1] / m.factor)
-    top, left = (side - h) // 2, (side - w) // 2
-    warm, floor = max(1, round(c.lr_warmup * total)), c.lr_min / c.optimizer.lr
-
-    def lr_factor(t: int) -> float:
-        if t < warm:
-            return (t + 1) / warm
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min((t - warm) / max(1, total - warm), 1.0)))
-
-    schedule, t = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor), 0
+    h, w = m.shape[1:]
+    ph, pw = (m.factor * math.ceil(n / m.factor) for n in (h, w))
+    top, left, t = (ph - h) // 2, (pw - w) // 2, 0
 
     def step(x, y):
         nonlocal t
-        xp = F.pad(x, (left, side - w - left, top, side - h - top), value=0.0)
-        out, groups = m.net.top_down(m.net.bottom_up(xp))
+        out, groups = m.net.top_down(m.net.bottom_up(F.pad(x, (left, pw - w - left, top, ph - h - top))))
         recon = bce(out[:, :, top:top + h, left:left + w], x)
         kl_all = torch.stack([q.kl(p) for _, q, p in groups], 1)
         beta = min(max((t - c.kl_constant * total) / (c.kl_warmup * total), c.kl_min), 1.0)
         t += 1
-        if beta < 1.0:
+        if c.kl_balance and beta < 1.0:
             gamma = (kl_all.detach().abs().mean(0) + 0.01) / m.kl_alpha
             kl = (kl_all * (gamma / gamma.mean())).sum(1)
         else:
@@ -178,12 +162,36 @@ def twin_nvae(cfg, data, steps, warmup, device="cpu"):
         spectral = spectral_norms(m.net, c.power_iterations) + batchnorm_scales(m.net)
         return (recon + beta * kl).mean() + c.spectral_coeff * spectral
 
-    return loop(step, opt, data, steps, warmup, device, schedule)
+    return step
 
 
-RUNNERS = {name: (framework, twin) for name, twin in (
-    ("ae", twin_ae), ("vae", twin_vae), ("cvae", twin_cvae), ("vqvae", twin_vqvae), ("hashing", twin_hashing),
-    ("nvae_small", twin_nvae))}
+def nvae_schedule(opt, c, total):
+    """Linear warm-up over lr_warmup·total steps, then cosine down to lr_min, stepped per step."""
+    warm, floor = max(1, round(c.lr_warmup * total)), c.lr_min / c.optimizer.lr
+
+    def factor(t: int) -> float:
+        if t < warm:
+            return (t + 1) / warm
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min((t - warm) / max(1, total - warm), 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def twin(make_loss, make_schedule=None):
+    """A twin runner: the model's networks from the config, `make_loss`'s step, the config's optimizer."""
+
+    def run(cfg, data, steps: int, warmup: int, device="cpu") -> float:
+        m, opt = built(cfg, device)
+        schedule = make_schedule(opt, cfg.model, warmup + steps) if make_schedule else None
+        return loop(make_loss(m, cfg.model, warmup + steps), opt, data, steps, warmup, device, schedule)
+
+    return run
+
+
+LOSSES = {"ae": ae_loss, "vae": vae_loss, "cvae": cvae_loss, "vqvae": vqvae_loss, "hashing": hashing_loss,
+          "nvae_small": nvae_loss}
+RUNNERS = {name: (framework, twin(loss, nvae_schedule if name == "nvae_small" else None))
+           for name, loss in LOSSES.items()}
 
 
 def config(name: str, args):
