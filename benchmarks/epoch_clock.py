@@ -4,9 +4,10 @@
 
     +callbacks.clock._target_=benchmarks.epoch_clock.EpochClock +callbacks.clock.path=<file>
 
-The file holds `first_step` (time.time() as the first training batch starts) and `epoch_ends` (one stamp per
-training epoch, taken at `on_train_epoch_end`, i.e. after that epoch's validation). Stamps are Unix times, so
-the launching process can subtract its own launch time.
+The file holds `first_step` (time.time() as the first training batch starts), `epoch_ends` (one stamp per
+training epoch, taken at `on_train_epoch_end`, i.e. after that epoch's validation) and `epoch_cpu` (the
+process's CPU seconds at the same moments). Wall stamps are Unix times, so the launching process can
+subtract its own launch time.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytorch_lightning as pl
 
 class EpochClock(pl.Callback):
     def __init__(self, path: str):
-        self.path, self.first_step, self.epoch_ends = Path(path), None, []
+        self.path, self.first_step, self.epoch_ends, self.epoch_cpu = Path(path), None, [], []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.first_step is None:
@@ -27,4 +28,6 @@ class EpochClock(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         self.epoch_ends.append(time.time())
-        self.path.write_text(json.dumps({"first_step": self.first_step, "epoch_ends": self.epoch_ends}))
+        self.epoch_cpu.append(time.process_time())
+        self.path.write_text(json.dumps({"first_step": self.first_step, "epoch_ends": self.epoch_ends,
+                                         "epoch_cpu": self.epoch_cpu}))
