@@ -167,7 +167,8 @@ def stripped(args) -> None:
         a = framework_steps(cfg, dm, args)
         torch.manual_seed(k)
         b = plain_steps(cfg, dm, args)
-        ratios["wall"].append(a[0] / b[0]), ratios["cpu"].append(a[1] / b[1])
+        ratios["wall"].append(a[0] / b[0])
+        ratios["cpu"].append(a[1] / b[1])
         print(f"  pair {k}: framework {a[0]:.1f} steps/s ({a[1]:.1f} per CPU s), plain {b[0]:.1f} ({b[1]:.1f}), "
               f"ratio {a[0] / b[0]:.3f} wall, {a[1] / b[1]:.3f} CPU", flush=True)
     for clock, rs in ratios.items():

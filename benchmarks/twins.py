@@ -42,7 +42,8 @@ OUT = ROOT / "outputs" / "benchmarks" / "twins"
 
 
 def framework(cfg, data, steps: int, warmup: int) -> tuple[float, float]:
-    """Steps per wall and per CPU second of `trainer.fit` on the config's model, trainer, default callbacks and CSV logger."""
+    """Steps per wall and per CPU second of `trainer.fit`: the config's model, trainer, default callbacks and the
+    CSV logger."""
     from hydra.utils import instantiate
 
     model = instantiate(cfg.model)
@@ -232,7 +233,8 @@ def main(argv=None) -> dict[str, dict[str, list[float]]]:
             torch.manual_seed(r)
             b = twin_runner(cfg, data, args.steps, args.warmup)
             row = ratios.setdefault(name, {"wall": [], "cpu": []})
-            row["wall"].append(a[0] / b[0]), row["cpu"].append(a[1] / b[1])
+            row["wall"].append(a[0] / b[0])
+            row["cpu"].append(a[1] / b[1])
             print(f"  {name} round {r}: framework {a[0]:7.2f} steps/s ({a[1]:7.2f} per CPU s), twin {b[0]:7.2f} "
                   f"({b[1]:7.2f}), ratio {a[0] / b[0]:.3f} wall, {a[1] / b[1]:.3f} CPU", flush=True)
     print("\n| variant | framework/twin, wall (median, min–max) | framework/twin, CPU time (median, min–max) | target |"
