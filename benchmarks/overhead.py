@@ -1,111 +1,197 @@
-"""Framework overhead: steps/s of `model=vae` training through lightning_ae vs a plain PyTorch loop.
+"""Framework overhead of `model=vae` on MNIST against a hand-written PyTorch loop, in two rows.
 
-Both sides train the same network (built from the same config), on the same MNIST tensors, batch size
-and optimizer, in one process; runs alternate (framework, plain, framework, ...) so that drift of the
-machine hits both, and the ratio is taken per pair. Warm-up steps are excluded on both sides.
+1. **The default user path, as whole processes.** `python -m lightning_ae` with the command below (default
+   callbacks, progress bar, CSV logger, validation each epoch, test on the best checkpoint; evaluation suite
+   off) against `benchmarks/plain_vae.py`, the same network and data in a hand-written loop (per epoch a
+   training pass, a validation pass and a checkpoint, then a test pass). Pairs alternate their order
+   (F P, P F, ...) so the machine's drift hits both sides. Per side: median whole-process wall time,
+   steady-state epoch time (median of the intervals between epoch ends, the first epoch excluded; the
+   framework's stamps come from `benchmarks/epoch_clock.py`, added by a `+callbacks` override),
+   time-to-first-step (launch to the first training batch) and the test −ELBO (they must agree); beside the
+   wall times, CPU seconds (of the process, and per epoch), the steadier figure on a shared machine.
+2. **Stripped, in one process**: steps/s of the framework's training steps with callbacks, progress bar and
+   validation off, against the plain loop's, after `--warmup` steps.
 
-    .venv/bin/python benchmarks/overhead.py --data-dir ../shared/data --pairs 5 --steps 300
+Targets (issue 14): whole process ≤ 1.15×, steady-state epoch ≤ 1.05× the plain loop's. For the reported
+numbers, on an otherwise idle machine:
+
+    .venv/bin/python benchmarks/overhead.py --data-dir ../shared/data --pairs 3 --steps 300
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import StepTimer, clocks, compose, rates  # noqa: E402
+from benchmarks.plain_vae import negative_elbo  # noqa: E402
+
+USER_RUN = ["model=vae", "data=mnist", "model.latent_dim=20", "model.net.hidden=[512,512]", "data.batch_size=128"]
+OUT = ROOT / "outputs" / "benchmarks" / "overhead"
 
 
-class StepTimer(pl.Callback):
-    """Wall time from the start of step `warmup` to the end of the last training step."""
-
-    def __init__(self, warmup: int):
-        self.warmup, self.t0, self.t1, self.steps = warmup, None, None, 0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.warmup and self.t0 is None:
-            self.t0 = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.t0 is not None:
-            self.t1, self.steps = time.perf_counter(), self.steps + 1
+def evaluation_off() -> str:
+    """`evaluation.enabled=false`, with the `+` that the config needs while `evaluation` is not a default group."""
+    return "evaluation.enabled=false" if "evaluation" in compose([]) else "+evaluation.enabled=false"
 
 
-def config(args, out: Path):
-    overrides = ["model=vae", "data=mnist", f"paths.data_dir={args.data_dir}", f"paths.output_dir={out}",
-                 f"data.batch_size={args.batch_size}", "trainer.accelerator=cpu", "logger=csv",
-                 "callbacks=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-                 f"trainer.max_steps={args.warmup + args.steps}", "+trainer.limit_val_batches=0",
-                 "+trainer.num_sanity_val_steps=0", "test=false"]
-    with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def framework(cfg, dm, args) -> float:
-    model = instantiate(cfg.model)
+def launch(cmd: list[str]) -> tuple[float, dict, str]:
+    """Run `cmd` from the repository root: (launch time, {wall, cpu} seconds, stdout). Its stderr goes to a file."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "stderr.log", "a") as err:
+        t0, cpu0 = time.time(), children_cpu()
+        done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        seconds = {"wall": time.time() - t0, "cpu": children_cpu() - cpu0}
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed (exit {done.returncode}); see {OUT / 'stderr.log'}")
+    return t0, seconds, done.stdout
+
+
+def median_epoch(stamps: list[float]) -> float:
+    """Median interval between epoch ends: epochs 2.. (the first, with its warm-up, is excluded)."""
+    return statistics.median(b - a for a, b in zip(stamps[:-1], stamps[1:]))
+
+
+def summary(t0: float, seconds: dict, stamps: dict, test_loss: float) -> dict:
+    return {**seconds, "epoch": median_epoch(stamps["epoch_ends"]), "epoch_cpu": median_epoch(stamps["epoch_cpu"]),
+            "first_step": stamps["first_step"] - t0, "test_loss": test_loss}
+
+
+def framework_process(args, k: int, evaluation: str) -> dict:
+    run_dir = OUT / f"framework_{k}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    clock = run_dir / "clock.json"
+    t0, seconds, _ = launch([sys.executable, "-m", "lightning_ae", *USER_RUN, f"trainer.max_epochs={args.epochs}", evaluation,
+                          f"paths.data_dir={args.data_dir}", f"hydra.run.dir={run_dir}",
+                          "+callbacks.clock._target_=benchmarks.epoch_clock.EpochClock", f"+callbacks.clock.path={clock}"])
+    test_loss = json.loads((run_dir / "metrics.json").read_text())["test/loss"]
+    return summary(t0, seconds, json.loads(clock.read_text()), test_loss)
+
+
+def plain_process(args, k: int) -> dict:
+    t0, seconds, stdout = launch([sys.executable, str(ROOT / "benchmarks" / "plain_vae.py"), "--data-dir", args.data_dir,
+                               "--epochs", str(args.epochs), "--out", str(OUT / f"plain_{k}")])
+    r = json.loads(stdout.strip().splitlines()[-1])
+    return summary(t0, seconds, r, r["test_loss"])
+
+
+def whole_processes(args) -> None:
+    evaluation = evaluation_off()
+    print(f"row 1, whole processes: python -m lightning_ae {' '.join(USER_RUN)} trainer.max_epochs={args.epochs} "
+          f"{evaluation}  vs  benchmarks/plain_vae.py", flush=True)
+    fw, pl_ = [], []
+    for k in range(args.pairs):
+        sides = [("framework", lambda: framework_process(args, k, evaluation)), ("plain", lambda: plain_process(args, k))]
+        for name, run in sides if k % 2 == 0 else sides[::-1]:
+            r = run()
+            (fw if name == "framework" else pl_).append(r)
+            print(f"  pair {k} {name:9s}: wall {r['wall']:6.1f} s (CPU {r['cpu']:6.1f} s), epoch {r['epoch']:5.2f} s "
+                  f"(CPU {r['epoch_cpu']:5.2f} s), first step after {r['first_step']:5.1f} s, "
+                  f"test -ELBO {r['test_loss']:.2f}", flush=True)
+    print("  medians                    framework   plain   ratio (target)")
+    for key, label, target in (("wall", "whole process, wall s", "≤ 1.15"), ("cpu", "whole process, CPU s ", ""),
+                               ("epoch", "steady epoch, wall s ", "≤ 1.05"), ("epoch_cpu", "steady epoch, CPU s  ", ""),
+                               ("first_step", "first step after s   ", ""), ("test_loss", "test -ELBO           ", "agree")):
+        a, b = statistics.median(r[key] for r in fw), statistics.median(r[key] for r in pl_)
+        print(f"  {label}  {a:9.2f} {b:7.2f}   {a / b:5.3f} {target}")
+
+
+def stripped_config(args):
+    return compose([*USER_RUN, f"paths.data_dir={args.data_dir}", "trainer.accelerator=cpu", "logger=csv",
+                    "callbacks=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+                    f"trainer.max_steps={args.warmup + args.steps}", "trainer.limit_val_batches=0",
+                    "trainer.num_sanity_val_steps=0", "test=false"], output_dir=str(OUT / "stripped"))
+
+
+def framework_steps(cfg, dm, args) -> tuple[float, float]:
+    from hydra.utils import instantiate
+
     timer = StepTimer(args.warmup)
     trainer = instantiate(cfg.trainer, callbacks=[timer], logger=[instantiate(cfg.logger.csv)])
-    trainer.fit(model, datamodule=dm)
-    return timer.steps / (timer.t1 - timer.t0)
+    trainer.fit(instantiate(cfg.model), datamodule=dm)
+    return timer.steps_per_second()
 
 
-def plain(cfg, dm, args) -> float:
-    """The loop a researcher would write by hand: same nets, data tensors, transform, loss and Adam."""
-    model = instantiate(cfg.model)  # only its encoder/decoder modules are used
+def plain_steps(cfg, dm, args) -> tuple[float, float]:
+    """The plain loop in this process: the model's encoder/decoder, the same data tensors, loss and Adam."""
+    from hydra.utils import instantiate
+
+    model = instantiate(cfg.model)
     enc, dec = model.encoder, model.decoder
-    params = list(enc.parameters()) + list(dec.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.optimizer.lr)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=cfg.optimizer.lr)
     x_all = dm.splits["train"][0]
-    g = torch.Generator().manual_seed(0)
-    order = torch.randperm(len(x_all), generator=g)
-    bs, total, t0 = args.batch_size, args.warmup + args.steps, None
-    for step in range(total):
+    order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(0))
+    bs, t0 = cfg.data.batch_size, None
+    for step in range(args.warmup + args.steps):
         if step == args.warmup:
-            t0 = time.perf_counter()
-        i = order[(step * bs) % (len(order) - bs) :][:bs]
-        x = x_all[i].float().div_(255.0)
-        mu, logvar = enc(x).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        recon = torch.nn.functional.binary_cross_entropy_with_logits(dec(z), x, reduction="none").flatten(1).sum(1)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-        loss = (recon + kl).mean()
+            t0 = clocks()
+        x = x_all[order[(step * bs) % (len(order) - bs) :][:bs]].float().div_(255.0)
+        loss = negative_elbo(enc, dec, x).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return args.steps / (time.perf_counter() - t0)
+    return rates(args.steps, t0, clocks())
+
+
+def stripped(args) -> None:
+    from hydra.utils import instantiate
+
+    cfg = stripped_config(args)
+    dm = instantiate(cfg.data)
+    dm.setup()
+    ratios = {"wall": [], "cpu": []}
+    print(f"row 2, stripped (no callbacks, progress bar or validation), {args.steps} steps after {args.warmup}:",
+          flush=True)
+    for k in range(args.pairs):
+        torch.manual_seed(k)
+        a = framework_steps(cfg, dm, args)
+        torch.manual_seed(k)
+        b = plain_steps(cfg, dm, args)
+        ratios["wall"].append(a[0] / b[0])
+        ratios["cpu"].append(a[1] / b[1])
+        print(f"  pair {k}: framework {a[0]:.1f} steps/s ({a[1]:.1f} per CPU s), plain {b[0]:.1f} ({b[1]:.1f}), "
+              f"ratio {a[0] / b[0]:.3f} wall, {a[1] / b[1]:.3f} CPU", flush=True)
+    for clock, rs in ratios.items():
+        print(f"  steps/s ratio framework/plain, {clock}: median {statistics.median(rs):.3f} "
+              f"(min {min(rs):.3f}, max {max(rs):.3f})")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default="../shared/data")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--pairs", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=5, help="row 1: epochs per run (at least 3: the first is excluded)")
+    p.add_argument("--steps", type=int, default=300, help="row 2: timed steps per run")
+    p.add_argument("--warmup", type=int, default=20, help="row 2: untimed steps first")
+    p.add_argument("--rows", default="process,stripped", help="which rows: process, stripped or both")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    out = Path("outputs/benchmarks/overhead")
-    cfg = config(args, out)
-    dm = instantiate(cfg.data)
-    dm.setup()
-    ratios, fw, pl_ = [], [], []
-    for k in range(args.pairs):
-        torch.manual_seed(k)
-        a = framework(cfg, dm, args)
-        torch.manual_seed(k)
-        b = plain(cfg, dm, args)
-        fw.append(a), pl_.append(b), ratios.append(a / b)
-        print(f"pair {k}: framework {a:.1f} steps/s, plain {b:.1f} steps/s, ratio {a / b:.3f}", flush=True)
-    print(f"\nmodel=vae (MLP 784-512-256-16), batch {args.batch_size}, {args.steps} timed steps x {args.pairs} pairs, "
-          f"{args.threads} threads, {platform.processor() or platform.machine()}, {date.today()}")
-    print(f"framework median {statistics.median(fw):.1f} steps/s, plain median {statistics.median(pl_):.1f} steps/s")
-    print(f"ratio framework/plain: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
+    args.data_dir = str(Path(args.data_dir).resolve())
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{date.today()}", flush=True)
+    if "process" in args.rows:
+        whole_processes(args)
+    if "stripped" in args.rows:
+        stripped(args)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def commit() -> str:
 
 def max_time(minutes: float) -> str:
     s = max(1, int(round(minutes * 60)))
-    return f"+trainer.max_time=00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"trainer.max_time=00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def run(cmd: list[str], log: Path) -> tuple[int, float]:

@@ -1,0 +1,52 @@
+"""The benchmark scripts' own logic (never timings): the twins compute the models' losses, and the import
+audit reads `-X importtime` reports correctly."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from benchmarks.common import compose
+from benchmarks.import_audit import audit
+from benchmarks.twins import LOSSES
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_twin_loss_is_the_models_training_loss(name, tmp_path):
+    """Same weights, same batch, same random draws: the hand-written twin's loss equals `model.loss`."""
+    from hydra.utils import instantiate
+
+    total = 100
+    extra = {"vae": ["model.beta=2.0"], "cvae": ["model.beta=2.0"], "nvae_small": [f"model.schedule_steps={total}"]}
+    cfg = compose([f"model={name}", "data=digits", *extra.get(name, [])], output_dir=str(tmp_path))
+    data = instantiate(cfg.data)
+    data.setup()
+    x, y = data.tensors("train")[0][:16], data.splits["train"][1][:16]
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    twin_model = copy.deepcopy(model)  # the quantiser's EMA and NVAE's power iteration change state
+    torch.manual_seed(1)
+    want = model.loss((x, y))["loss"]
+    torch.manual_seed(1)
+    got = LOSSES[name](twin_model, cfg.model, total)(x, y)
+    torch.testing.assert_close(got, want)
+
+
+def test_import_audit_costs_and_chains():
+    # `-X importtime` lists a module after the ones it imports; indentation is the import depth
+    report = "\n".join([
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 |     heavy.sub",
+        "import time:       200 |        300 |   heavy",
+        "import time:        50 |        350 | app",
+        "import time:        10 |         10 | other",
+        "import time:        40 |         40 |   heavy.late",
+        "import time:         5 |         45 | tool",
+    ])
+    rows = {r[0]: r[1:] for r in audit(report, packages=("heavy", "app"))}
+    own, pulled, chain = rows["heavy"]
+    assert own == pytest.approx((100 + 200 + 40) * 1e-6)
+    assert pulled == pytest.approx((300 + 40) * 1e-6)  # the two imports that entered `heavy` from outside
+    assert chain == ["app", "heavy"]  # the costlier entry
+    assert rows["app"] == (pytest.approx(50e-6), pytest.approx(350e-6), ["app"])
