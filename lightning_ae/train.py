@@ -55,6 +55,8 @@ def run(cfg: DictConfig) -> float | None:
     callbacks, loggers = build_all(cfg, "callbacks"), build_all(cfg, "logger")
     find_unused_parameters(cfg, model)
     trainer = build_trainer(cfg, callbacks, loggers)
+    if trainer.is_global_zero:
+        save_run_config(cfg)
     for logger in loggers:
         logger.log_hyperparams(config)
     try:
@@ -76,6 +78,21 @@ def run(cfg: DictConfig) -> float | None:
         return metrics.get(cfg.get("optimized_metric") or "", None)
     finally:
         finish_wandb()
+
+
+def save_run_config(cfg: DictConfig) -> None:
+    """Hydra's record of the run, `<run dir>/.hydra/{config,overrides,hydra}.yaml`, written only once data,
+    model and trainer have been built from it (conf/train.yaml turns Hydra's own early write off): a bad
+    input pointed at a finished run leaves that run's record as it was."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():  # composed by hand (tests, benchmarks): no run directory of Hydra's
+        return
+    hydra_cfg = HydraConfig.instance().cfg
+    out = Path(hydra_cfg.hydra.runtime.output_dir) / ".hydra"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config", cfg), ("hydra", hydra_cfg), ("overrides", hydra_cfg.hydra.overrides.task)):
+        (out / f"{name}.yaml").write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
 def scalars(metrics: dict) -> dict[str, float]:
