@@ -210,6 +210,21 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def missing(self, path: Path, what: str) -> UserError:
         return UserError(
-            f"{self.name}: no {what} found in {path}; put the files there or point data.data_dir=... at a "
+            f"{self.name}: no {what} found in {path}; put the files there or point {data_dir_key()}=... at a "
             f"folder that has them (downloading needs network and data.download=true)"
         )
+
+
+def data_dir_key() -> str:
+    """The setting that chose the data folder, as the user gave it: `data.data_dir=` or `paths.data_dir=` on
+    the command line, else the LIGHTNING_AE_DATA variable if set, else paths.data_dir (conf/paths/)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    given = [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task] \
+        if HydraConfig.initialized() else []
+    for key in ("data.data_dir", "paths.data_dir"):
+        if key in given:
+            return key
+    return "LIGHTNING_AE_DATA" if os.environ.get("LIGHTNING_AE_DATA") else "paths.data_dir"

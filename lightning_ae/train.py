@@ -42,15 +42,19 @@ def build_all(cfg: DictConfig, group: str) -> list:
 def run(cfg: DictConfig) -> float | None:
     import pytorch_lightning as pl  # imported here, after Hydra has set up logging
 
-    from lightning_ae.checkpointing import resolve_ckpt_path
+    from lightning_ae.checkpointing import check_shapes_match, resolve_ckpt_path
 
+    check_no_missing_values(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     config = OmegaConf.to_container(cfg, resolve=True)
     ckpt_path = resolve_ckpt_path(cfg)
     check_devices(cfg)
+    check_optimizers(cfg)
     datamodule = build(cfg, "data")
     model = build(cfg, "model")
+    if ckpt_path:
+        check_shapes_match(ckpt_path, model, config)
     model.run_config = config
     callbacks, loggers = build_all(cfg, "callbacks"), build_all(cfg, "logger")
     find_unused_parameters(cfg, model)
@@ -125,6 +129,30 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):
             valid = ", ".join(p for p in inspect.signature(pl.Trainer).parameters if p != "self")
             raise UserError(f"unknown trainer option '{bad}'; valid trainer options: {valid}") from None
         raise UserError(f"cannot build the trainer from cfg.trainer: {' '.join(text.split())}") from None
+
+
+def check_no_missing_values(cfg: DictConfig) -> None:
+    """A mandatory key left at `???` (e.g. `data.path` of data=folder) becomes one line naming it."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UserError(f"{', '.join(missing)} must be set for this config; add "
+                        f"{' '.join(k + '=...' for k in missing)} to the command line")
+
+
+def check_optimizers(cfg: DictConfig) -> None:
+    """Build each configured optimizer (`optimizer`, `model.*optimizer`) on a stand-in parameter, so that
+    values torch refuses (`optimizer.lr=-1`, betas outside [0, 1)) are one line naming the key."""
+    import torch
+
+    nodes = {"optimizer": cfg.get("optimizer")}
+    nodes |= {f"model.{k}": v for k, v in (cfg.get("model") or {}).items() if str(k).endswith("optimizer")}
+    for key, node in nodes.items():
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        try:
+            hydra.utils.instantiate(node)([torch.zeros(1, requires_grad=True)])
+        except ValueError as e:
+            raise UserError(f"{key}: {e}; change {key}.* (see conf/optimizer/)") from None
 
 
 def check_devices(cfg: DictConfig) -> None:

@@ -38,3 +38,32 @@ def test_bad_input_leaves_the_run_record_byte_identical(run_copy, tmp_path):
     before = {n: (run_copy / ".hydra" / n).read_bytes() for n in RECORD}
     one_error_line(run_cli([f"hydra.run.dir={run_copy}", "model.latent_dim=-3"], tmp_path))
     assert {n: (run_copy / ".hydra" / n).read_bytes() for n in RECORD} == before
+
+
+def test_checkpoint_of_other_data_names_the_differing_shapes(finished_run, data_root, tmp_path):
+    line = one_error_line(run_cli(["model=ae", "data=mnist", f"paths.data_dir={data_root}",
+                                   f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}"], tmp_path))
+    assert "(1, 8, 8)" in line and "(1, 28, 28)" in line and "encoder" in line
+
+
+@pytest.mark.parametrize("args, named", [
+    (["data=folder"], "data.path=..."),
+    (["optimizer.lr=-1"], "optimizer"),
+    (["model=vaegan", "model.discriminator_optimizer.betas=[0.5,2.0]"], "model.discriminator_optimizer"),
+])
+def test_bad_values_are_one_line_naming_the_key(args, named, tmp_path):
+    assert named in one_error_line(run_cli(args, tmp_path))
+
+
+@pytest.mark.parametrize("module", ["lightning_ae", "lightning_ae.eval"])
+def test_run_dir_below_a_file_is_one_line(module, finished_run, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    args = [f"hydra.run.dir={tmp_path / 'notes.txt' / 'run'}", f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}"]
+    assert "notes.txt, which is a file" in one_error_line(run_cli(args, tmp_path, module=module))
+
+
+@pytest.mark.parametrize("key", ["paths.data_dir", "data.data_dir"])
+def test_missing_data_names_the_key_the_user_set(key, tmp_path):
+    line = one_error_line(run_cli(["data=mnist", "data.download=false", f"{key}={tmp_path / 'empty'}"], tmp_path))
+    other = ({"paths.data_dir", "data.data_dir"} - {key}).pop()
+    assert f"point {key}=..." in line and other not in line

@@ -107,7 +107,7 @@ def test_missing_data_offline_is_one_line(tmp_path):
     res = run_cli(["data=mnist", f"paths.data_dir={tmp_path / 'empty'}", "data.download=false"], tmp_path)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(tmp_path / "empty" / "MNIST" / "raw") in lines[0] and "data.data_dir" in lines[0]
+    assert len(lines) == 1 and str(tmp_path / "empty" / "MNIST" / "raw") in lines[0] and "paths.data_dir" in lines[0]
 
 
 def test_missing_resume_checkpoint_is_one_line(tmp_path):
