@@ -149,3 +149,19 @@ def test_resume_auto_continues_the_wandb_run(make_cfg, tmp_path):
                                           f"trainer.max_epochs={epochs}", "resume=auto"], fast=False))
     runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1  # one run id
+
+
+@pytest.mark.parametrize("scheduler", ["none", "step"])
+def test_resume_applies_the_configured_optimizer_settings(scheduler, make_cfg, tmp_path):
+    """`resume=auto optimizer.lr=...` trains on at the new lr (and betas), not the checkpoint's; a StepLR
+    schedule keeps its progress: after 2 epochs at step_size=1, gamma=0.5 the lr is new_lr * 0.5**2."""
+    from tests.conftest import run_cfg
+
+    common = ["data.batch_size=64", "test=false", "+evaluation.enabled=false", "logger=none", "resume=auto",
+              f"scheduler={scheduler}"] + (["scheduler.step_size=1"] if scheduler == "step" else [])
+    run_cfg(make_cfg("ae", "digits", [*common, "trainer.max_epochs=1"], fast=False))
+    run_cfg(make_cfg("ae", "digits", [*common, "trainer.max_epochs=2", "optimizer.lr=0.02",
+                                      "optimizer.betas=[0.5,0.9]"], fast=False))
+    group = _ckpt(tmp_path / "run")["optimizer_states"][0]["param_groups"][0]
+    assert group["lr"] == pytest.approx(0.02 * (0.5**2 if scheduler == "step" else 1), rel=1e-12)
+    assert tuple(group["betas"]) == (0.5, 0.9)
