@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_ae.cli import check_overrides, check_values, torchrun_overrides
-from lightning_ae.errors import UserError, user_errors
+from lightning_ae.errors import Preempted, UserError, user_errors
 
 log = logging.getLogger("lightning_ae")
 
@@ -66,7 +66,7 @@ def run(cfg: DictConfig) -> float | None:
     try:
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            fit(trainer, model, datamodule, ckpt_path)
             metrics |= scalars(trainer.callback_metrics)  # last epoch's train/val metrics
         if cfg.get("test", True):
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
@@ -82,6 +82,22 @@ def run(cfg: DictConfig) -> float | None:
         return metrics.get(cfg.get("optimized_metric") or "", None)
     finally:
         finish_wandb()
+
+
+def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
+    """`trainer.fit`; a SIGTERM (Lightning saves last.ckpt, then exits with status 0) becomes status 143 and a
+    line saying where the checkpoint is, so that schedulers and users see the pre-emption."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from lightning_ae.callbacks.fault_tolerance import last_checkpoint
+
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        last = last_checkpoint(trainer)
+        where = f"{last} holds it; rerun the same command with resume=auto to continue" if last else \
+            "no checkpoint was written (callbacks.last_checkpoint is off)"
+        raise Preempted(f"stopped by SIGTERM at step {trainer.global_step}; {where}") from None
 
 
 def save_run_config(cfg: DictConfig) -> None:

@@ -96,8 +96,10 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     proc = _start(run, tmp_path, "callbacks.last_checkpoint.every_n_train_steps=0")
     step = _wait_for_step(proc, run, 30)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
+    assert proc.wait(timeout=120) == 143  # pre-empted, not finished
     assert _ckpt(run)["global_step"] >= step
+    last = proc.stderr.read().strip().splitlines()[-1]
+    assert last.startswith("error: stopped by SIGTERM") and str(run / "checkpoints" / "last.ckpt") in last
 
 
 @pytest.mark.parametrize("model", ["ae", "vae"])

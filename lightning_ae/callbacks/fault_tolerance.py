@@ -30,12 +30,21 @@ class FiniteLoss(pl.Callback):
             bad_anywhere = bool(bad.any())
         if not bad_anywhere:
             return
-        name, value = next(((k, float(v)) for k, v in terms.items() if not math.isfinite(float(v))), ("on another rank", float("nan")))
-        last = [c.path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint) and c.path.exists()]
-        kept = f"; last good checkpoint: {last[0]}" if last else ""
+        # the total is non-finite whenever a term is: name the term that went first
+        ordered = sorted(terms.items(), key=lambda kv: kv[0] == "train/loss")
+        name, value = next(((k, float(v)) for k, v in ordered if not math.isfinite(float(v))),
+                           ("a loss term on another rank", float("nan")))
+        last = last_checkpoint(trainer)
+        kept = f"; last good checkpoint: {last}" if last else ""
         step = trainer.fit_loop.epoch_loop.total_batch_idx  # 0-based training iteration
         raise UserError(f"{name} = {value} at step {step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
                         f"lower the learning rate or clip gradients and resume{kept}")
+
+
+def last_checkpoint(trainer) -> Path | None:
+    """The `last.ckpt` a LastCheckpoint callback of this trainer has written, if any."""
+    return next((c.path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint) and c.path.exists()),
+                None)
 
 
 class LastCheckpoint(Checkpoint):
