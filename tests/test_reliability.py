@@ -67,3 +67,25 @@ def test_missing_data_names_the_key_the_user_set(key, tmp_path):
     line = one_error_line(run_cli(["data=mnist", "data.download=false", f"{key}={tmp_path / 'empty'}"], tmp_path))
     other = ({"paths.data_dir", "data.data_dir"} - {key}).pop()
     assert f"point {key}=..." in line and other not in line
+
+
+def test_optuna_search_scores_a_quantity_beta_does_not_change(tmp_path):
+    """The searched metric is a VAE term that is the same for every β on the same batch and noise, while
+    the training loss (recon + β·KL) is not; and the sweeper maximises it (it is the ELBO)."""
+    import torch
+
+    from lightning_ae.train import build
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["hparams_search=vae_optuna"], tmp_path)
+    split, term = cfg.optimized_metric.split("/")
+    assert split == "val"
+    batch = (torch.rand(8, 1, 8, 8), torch.zeros(8, dtype=torch.long))
+    terms = []
+    for beta in (0.25, 4.0):
+        torch.manual_seed(0)
+        model = build(compose_cfg(["hparams_search=vae_optuna", f"model.beta={beta}"], tmp_path), "model")
+        torch.manual_seed(1)
+        terms.append({k: float(v) for k, v in model.loss(batch).items()})
+    assert terms[0][term] == terms[1][term] and terms[0]["loss"] != terms[1]["loss"]
+    assert terms[0][term] == pytest.approx(-(terms[0]["recon"] + terms[0]["kl"]), rel=1e-6)
