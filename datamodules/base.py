@@ -7,36 +7,32 @@ the class label, or -1 where the data has none.
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_ae.errors import UserError
 
-# Our batches come from one process (num_workers=0), so Lightning's caution about `__len__` on an
-# IterableDataset split across workers does not apply.
-warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
-
-class TensorBatches(IterableDataset):
-    """Yields `(x, y)` batches by indexing whole tensors: no per-sample Python work.
+class TensorBatches:
+    """Yields `(x, y)` batches by indexing whole tensors: no per-sample Python work, no worker processes.
+    Lightning takes any sized iterable as a dataloader; this one is handed over as it is.
 
     Under DDP each rank takes an equal share of every epoch's permutation (padded by repetition, as
     torch's DistributedSampler does), so all ranks run the same number of steps.
 
     `progress()`, when given, returns (epoch, batches already done in it): the permutation then follows the
     trainer's epoch, and a run resumed mid-epoch continues with the batches it had not seen yet, so it
-    trains on exactly what an uninterrupted run would.
+    trains on exactly what an uninterrupted run would. `pin_memory` pins each batch for a fast copy to a GPU.
     """
 
-    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1, progress=None):
+    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1, progress=None,
+                 pin_memory=False):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
-        self.epoch, self.progress = 0, progress
+        self.epoch, self.progress, self.pin_memory = 0, progress, pin_memory
         self.per_rank = math.ceil(len(x) / world_size)
 
     def __len__(self):
@@ -62,7 +58,7 @@ class TensorBatches(IterableDataset):
         self.epoch += 1
         for b in range(skip, len(self)):
             i = idx[b * self.batch_size : (b + 1) * self.batch_size]
-            yield self.x[i], self.y[i]
+            yield (self.x[i].pin_memory(), self.y[i].pin_memory()) if self.pin_memory else (self.x[i], self.y[i])
 
 
 class InMemoryDataModule(pl.LightningDataModule):
@@ -105,6 +101,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.pin_memory = pin_memory
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: training batches done in the current epoch; checkpointed (state_dict) so a resume can skip them
+        self.trained = {"epoch": -1, "batches": 0}
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -148,27 +146,29 @@ class InMemoryDataModule(pl.LightningDataModule):
             )
 
     # -- loaders -------------------------------------------------------------------------------
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def _loader(self, split: str, train: bool) -> TensorBatches:
         self.setup()
         x, y = self.splits[split]
         rank, world = 0, 1
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
         bs = self.batch_size if train else self.eval_batch_size
-        batches = TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
-                                seed=self.seed, rank=rank, world_size=world,
-                                progress=self._fit_progress if train and self.trainer is not None else None)
-        on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
-        # a generator of its own: creating the iterator must not draw from the global random state, which
-        # checkpoints restore for the model's noise (see AutoencoderModule.on_train_start)
-        return DataLoader(batches, batch_size=None, pin_memory=self.pin_memory and on_gpu,
-                          generator=torch.Generator())
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
+                             seed=self.seed, rank=rank, world_size=world, pin_memory=self.pin_memory and on_gpu,
+                             progress=self._fit_progress if train and self.trainer is not None else None)
 
     def _fit_progress(self) -> tuple[int, int]:
-        """(epoch, batches of it already trained): non-zero only while Lightning resumes mid-epoch."""
-        loop = self.trainer.fit_loop
-        done = loop.epoch_loop.batch_progress.current.ready if loop.restarting else 0
-        return self.trainer.current_epoch, done
+        """(epoch, batches of it already trained): non-zero only when a checkpoint written mid-epoch was
+        restored into `trained` (Lightning checkpoints a datamodule's `state_dict`)."""
+        epoch = self.trainer.current_epoch
+        return epoch, self.trained["batches"] if self.trained["epoch"] == epoch else 0
+
+    def state_dict(self) -> dict:
+        return dict(self.trained)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.trained = dict(state_dict)
 
     def train_dataloader(self):
         return self._loader("train", train=True)
@@ -199,6 +199,10 @@ class InMemoryDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
         train = self.trainer is not None and self.trainer.training
+        if train:  # one more training batch of this epoch: what `state_dict` reports
+            epoch = self.trainer.current_epoch
+            done = self.trained["batches"] if self.trained["epoch"] == epoch else 0
+            self.trained = {"epoch": epoch, "batches": done + 1}
         return self.transform(x, train), y
 
     # -- helpers for evaluation code -------------------------------------------------------------
