@@ -101,14 +101,19 @@ class AutoencoderModule(pl.LightningModule):
     def log_train(self, terms: dict[str, torch.Tensor], batch_size: int) -> None:
         """Training terms, kept cheap because it runs every step: a running sum per term for the epoch
         mean (`train/<term>_epoch`, reduced across ranks once, at epoch end), and the step values
-        (`train/<term>`) handed to Lightning only on the steps its loggers write (log_every_n_steps)."""
+        (`train/<term>`) handed to `self.log` only on the steps Lightning writes to the loggers: every
+        `trainer.log_every_n_steps`-th batch, counted as its public `total_batch_idx` (the same count while
+        every batch steps the optimizers; under gradient accumulation every batch is handed over). Calling
+        `self.log` on every step instead costs about 1 ms a step on CPU (AE on digits, 252 steps: 1.5 s
+        of CPU time in `fit` instead of 1.3 s)."""
         terms = {k: v.detach() for k, v in terms.items()}
         self.last_train_terms = terms  # read by the FiniteLoss callback
         for k, v in terms.items():
             total, count = self._train_sums.get(k, (0.0, 0))
             self._train_sums[k] = (total + v.float() * batch_size, count + batch_size)
-        connector = getattr(self.trainer, "_logger_connector", None)
-        if connector is None or connector.should_update_logs or self.trainer.fast_dev_run:
+        trainer, every = self.trainer, self.trainer.log_every_n_steps
+        batch = trainer.fit_loop.epoch_loop.total_batch_idx
+        if trainer.accumulate_grad_batches > 1 or (every and (batch + 1) % every == 0):
             for k, v in terms.items():
                 self.log(f"train/{k}", v, on_step=True, on_epoch=False, prog_bar=k == "loss")
 
