@@ -62,7 +62,8 @@ class TensorBatches:
 
 
 class InMemoryDataModule(pl.LightningDataModule):
-    """Base of every datamodule. Subclasses return `{"train": (x, y), "test": (x, y)}` from `load()`.
+    """Base of every datamodule. Subclasses return `{"train": (x, y), "test": (x, y)}` from `load()`, and
+    `"val": (x, y)` too where the source has its own validation split (else `val_size` of train is held out).
 
     Images are `[N, C, H, W]`, either uint8 in 0..255 or float in [0, 1]; `y` is int64 (or None).
     The facts a model needs are attributes: `channels`, `height`, `width`, `num_classes`,
@@ -115,18 +116,17 @@ class InMemoryDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        data = self.load()
+        data = {k: self._labelled(*v) for k, v in self.load().items()}
         x, y = data["train"]
-        self._check_shape(x)
-        y = y if y is not None else torch.full((len(x),), -1, dtype=torch.long)
-        n_val = int(round(self.val_size * len(x))) if isinstance(self.val_size, float) else int(self.val_size)
-        n_val = min(max(n_val, 1), len(x) - 1)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
-        self.splits["train"] = (x[perm[n_val:]], y[perm[n_val:]])
-        self.splits["val"] = (x[perm[:n_val]], y[perm[:n_val]])
-        tx, ty = data["test"]
-        self._check_shape(tx)
-        self.splits["test"] = (tx, ty if ty is not None else torch.full((len(tx),), -1, dtype=torch.long))
+        if "val" in data:  # a source with its own validation split
+            self.splits["train"], self.splits["val"] = (x, y), data["val"]
+        else:
+            n_val = int(round(self.val_size * len(x))) if isinstance(self.val_size, float) else int(self.val_size)
+            n_val = min(max(n_val, 1), len(x) - 1)
+            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+            self.splits["train"] = (x[perm[n_val:]], y[perm[n_val:]])
+            self.splits["val"] = (x[perm[:n_val]], y[perm[:n_val]])
+        self.splits["test"] = data["test"]
         # Binarised-MNIST protocol (IWAE, NVAE): pixels are Bernoulli draws with the grey level as
         # probability. `static` draws every split once; `dynamic` redraws training batches each step and
         # draws val/test once. Either way the evaluation splits are one fixed draw from `data.seed`, so
@@ -136,6 +136,11 @@ class InMemoryDataModule(pl.LightningDataModule):
             for k in ("train", "val", "test") if self.binarize == "static" else ("val", "test"):
                 sx, sy = self.splits[k]
                 self.splits[k] = (torch.bernoulli(self._to_unit(sx), generator=g), sy)
+
+    def _labelled(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loaded split, its shape checked, with label -1 where the source has none."""
+        self._check_shape(x)
+        return x, y if y is not None else torch.full((len(x),), -1, dtype=torch.long)
 
     def _check_shape(self, x: torch.Tensor) -> None:
         want = self.shape
