@@ -50,9 +50,10 @@ def check_overrides(args: list[str]) -> None:
 def check_run_dir(key: str, raw: str) -> None:
     from pathlib import Path
 
-    blocking = next((p for p in Path(raw).parents if p.is_file()), None) if "${" not in raw else None
+    path = Path(raw)
+    blocking = next((p for p in (path, *path.parents) if p.is_file()), None) if "${" not in raw else None
     if blocking is not None:
-        raise UserError(f"{key}={raw} lies below {blocking}, which is a file; choose a run directory elsewhere")
+        raise UserError(f"{key}={raw}: {blocking} is a file, not a folder; choose a run directory elsewhere")
 
 
 def _first_values(args: list[str]) -> list[str]:

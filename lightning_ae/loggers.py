@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.utilities import rank_zero_only
 
 log = logging.getLogger("lightning_ae")
 
@@ -64,6 +66,7 @@ class ContinuingCSVLogger(CSVLogger):
         self._started, self._continued = False, False
 
     @property
+    @rank_zero_experiment
     def experiment(self):
         if self._started:
             return super().experiment
@@ -87,6 +90,7 @@ class ContinuingCSVLogger(CSVLogger):
             reader = csv.DictReader(fh)
             return list(reader.fieldnames or []), list(reader)
 
+    @rank_zero_only
     def save(self) -> None:
         writer = self.experiment
         if self._continued and writer.metrics:

@@ -59,7 +59,7 @@ def test_bad_values_are_one_line_naming_the_key(args, named, tmp_path):
 def test_run_dir_below_a_file_is_one_line(module, finished_run, tmp_path):
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     args = [f"hydra.run.dir={tmp_path / 'notes.txt' / 'run'}", f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}"]
-    assert "notes.txt, which is a file" in one_error_line(run_cli(args, tmp_path, module=module))
+    assert "notes.txt is a file, not a folder" in one_error_line(run_cli(args, tmp_path, module=module))
 
 
 @pytest.mark.parametrize("key", ["paths.data_dir", "data.data_dir"])
