@@ -26,8 +26,8 @@ log = logging.getLogger("lightning_ae")
 def data_config(cfg: DictConfig, stored: dict) -> DictConfig:
     """`data=<name>` if given, else the checkpoint's data config with any non-null `data.*` keys on top."""
     given = OmegaConf.to_container(cfg.get("data") or {}, resolve=True)  # resolved here: it moves to a new root
-    if "_target_" in given:
-        return OmegaConf.create(given)
+    if "_target_" in given:  # null keys (eval.yaml's data.path, ...) leave the constructor's defaults
+        return OmegaConf.create({k: v for k, v in given.items() if v is not None})
     if not isinstance(stored.get("data"), dict) or "_target_" not in stored["data"]:
         raise UserError("the checkpoint stores no data config; choose one with data=<name> "
                         f"({', '.join(config_options('data'))})")
