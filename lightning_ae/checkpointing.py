@@ -63,9 +63,14 @@ def check_shapes_match(path: str, model, config: dict) -> None:
     """One line naming the first weight whose shape differs between the checkpoint and the configured model,
     and why: the data's image shape changed, or else the network settings (model.*) did."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    own = model.state_dict()
-    for name, saved in ckpt.get("state_dict", {}).items():
-        if name in own and tuple(own[name].shape) != tuple(saved.shape):
+    own, weights = model.state_dict(), ckpt.get("state_dict", {})
+    unmatched = sorted(set(own) ^ set(weights))
+    if unmatched:
+        raise UserError(f"ckpt_path={path} does not fit this model: {unmatched[0]} is only in "
+                        f"{'this model' if unmatched[0] in own else 'the checkpoint'}; the network settings "
+                        "differ from the ones it was trained with: use its model.* values")
+    for name, saved in weights.items():
+        if tuple(own[name].shape) != tuple(saved.shape):
             then = _image_shape((ckpt.get("lightning_ae") or {}).get("config"))
             now = _image_shape(config)
             why = (f"it was trained on images of shape {then} and the data now gives {now}: use its data config"

@@ -89,3 +89,9 @@ def test_optuna_search_scores_a_quantity_beta_does_not_change(tmp_path):
         terms.append({k: float(v) for k, v in model.loss(batch).items()})
     assert terms[0][term] == terms[1][term] and terms[0]["loss"] != terms[1]["loss"]
     assert terms[0][term] == pytest.approx(-(terms[0]["recon"] + terms[0]["kl"]), rel=1e-6)
+
+
+def test_checkpoint_of_another_network_says_so(finished_run, tmp_path):
+    line = one_error_line(run_cli(["model.latent_dim=8", f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}"],
+                                  tmp_path))
+    assert "(16, 256) in the checkpoint but (8, 256) here" in line and "model.*" in line
