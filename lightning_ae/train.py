@@ -59,6 +59,8 @@ def run(cfg: DictConfig) -> float | None:
     callbacks, loggers = build_all(cfg, "callbacks"), build_all(cfg, "logger")
     find_unused_parameters(cfg, model)
     trainer = build_trainer(cfg, callbacks, loggers)
+    if "spawn" not in str(cfg.trainer.get("strategy")):  # spawned processes would get the loaded data pickled
+        datamodule.setup("fit")  # a missing or unreadable data set is found before anything is written
     if trainer.is_global_zero:
         save_run_config(cfg)
     for logger in loggers:

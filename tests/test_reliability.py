@@ -34,9 +34,10 @@ def one_error_line(res) -> str:
     return lines[0]
 
 
-def test_bad_input_leaves_the_run_record_byte_identical(run_copy, tmp_path):
+@pytest.mark.parametrize("bad", [["model.latent_dim=-3"], ["data=folder", "data.path=nowhere"]])
+def test_bad_input_leaves_the_run_record_byte_identical(bad, run_copy, tmp_path):
     before = {n: (run_copy / ".hydra" / n).read_bytes() for n in RECORD}
-    one_error_line(run_cli([f"hydra.run.dir={run_copy}", "model.latent_dim=-3"], tmp_path))
+    one_error_line(run_cli([f"hydra.run.dir={run_copy}", *bad], tmp_path))
     assert {n: (run_copy / ".hydra" / n).read_bytes() for n in RECORD} == before
 
 
