@@ -7,36 +7,32 @@ the class label, or -1 where the data has none.
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_ae.errors import UserError
 
-# Our batches come from one process (num_workers=0), so Lightning's caution about `__len__` on an
-# IterableDataset split across workers does not apply.
-warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
-
-class TensorBatches(IterableDataset):
-    """Yields `(x, y)` batches by indexing whole tensors: no per-sample Python work.
+class TensorBatches:
+    """Yields `(x, y)` batches by indexing whole tensors: no per-sample Python work, no worker processes.
+    Lightning takes any sized iterable as a dataloader; this one is handed over as it is.
 
     Under DDP each rank takes an equal share of every epoch's permutation (padded by repetition, as
     torch's DistributedSampler does), so all ranks run the same number of steps.
 
     `progress()`, when given, returns (epoch, batches already done in it): the permutation then follows the
     trainer's epoch, and a run resumed mid-epoch continues with the batches it had not seen yet, so it
-    trains on exactly what an uninterrupted run would.
+    trains on exactly what an uninterrupted run would. `pin_memory` pins each batch for a fast copy to a GPU.
     """
 
-    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1, progress=None):
+    def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1, progress=None,
+                 pin_memory=False):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
-        self.epoch, self.progress = 0, progress
+        self.epoch, self.progress, self.pin_memory = 0, progress, pin_memory
         self.per_rank = math.ceil(len(x) / world_size)
 
     def __len__(self):
@@ -62,11 +58,12 @@ class TensorBatches(IterableDataset):
         self.epoch += 1
         for b in range(skip, len(self)):
             i = idx[b * self.batch_size : (b + 1) * self.batch_size]
-            yield self.x[i], self.y[i]
+            yield (self.x[i].pin_memory(), self.y[i].pin_memory()) if self.pin_memory else (self.x[i], self.y[i])
 
 
 class InMemoryDataModule(pl.LightningDataModule):
-    """Base of every datamodule. Subclasses return `{"train": (x, y), "test": (x, y)}` from `load()`.
+    """Base of every datamodule. Subclasses return `{"train": (x, y), "test": (x, y)}` from `load()`, and
+    `"val": (x, y)` too where the source has its own validation split (else `val_size` of train is held out).
 
     Images are `[N, C, H, W]`, either uint8 in 0..255 or float in [0, 1]; `y` is int64 (or None).
     The facts a model needs are attributes: `channels`, `height`, `width`, `num_classes`,
@@ -105,6 +102,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.pin_memory = pin_memory
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: training batches done in the current epoch; checkpointed (state_dict) so a resume can skip them
+        self.trained = {"epoch": -1, "batches": 0}
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -117,18 +116,17 @@ class InMemoryDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        data = self.load()
+        data = {k: self._labelled(*v) for k, v in self.load().items()}
         x, y = data["train"]
-        self._check_shape(x)
-        y = y if y is not None else torch.full((len(x),), -1, dtype=torch.long)
-        n_val = int(round(self.val_size * len(x))) if isinstance(self.val_size, float) else int(self.val_size)
-        n_val = min(max(n_val, 1), len(x) - 1)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
-        self.splits["train"] = (x[perm[n_val:]], y[perm[n_val:]])
-        self.splits["val"] = (x[perm[:n_val]], y[perm[:n_val]])
-        tx, ty = data["test"]
-        self._check_shape(tx)
-        self.splits["test"] = (tx, ty if ty is not None else torch.full((len(tx),), -1, dtype=torch.long))
+        if "val" in data:  # a source with its own validation split
+            self.splits["train"], self.splits["val"] = (x, y), data["val"]
+        else:
+            n_val = int(round(self.val_size * len(x))) if isinstance(self.val_size, float) else int(self.val_size)
+            n_val = min(max(n_val, 1), len(x) - 1)
+            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+            self.splits["train"] = (x[perm[n_val:]], y[perm[n_val:]])
+            self.splits["val"] = (x[perm[:n_val]], y[perm[:n_val]])
+        self.splits["test"] = data["test"]
         # Binarised-MNIST protocol (IWAE, NVAE): pixels are Bernoulli draws with the grey level as
         # probability. `static` draws every split once; `dynamic` redraws training batches each step and
         # draws val/test once. Either way the evaluation splits are one fixed draw from `data.seed`, so
@@ -139,6 +137,11 @@ class InMemoryDataModule(pl.LightningDataModule):
                 sx, sy = self.splits[k]
                 self.splits[k] = (torch.bernoulli(self._to_unit(sx), generator=g), sy)
 
+    def _labelled(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loaded split, its shape checked, with label -1 where the source has none."""
+        self._check_shape(x)
+        return x, y if y is not None else torch.full((len(x),), -1, dtype=torch.long)
+
     def _check_shape(self, x: torch.Tensor) -> None:
         want = self.shape
         if tuple(x.shape[1:]) != want:
@@ -148,27 +151,29 @@ class InMemoryDataModule(pl.LightningDataModule):
             )
 
     # -- loaders -------------------------------------------------------------------------------
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def _loader(self, split: str, train: bool) -> TensorBatches:
         self.setup()
         x, y = self.splits[split]
         rank, world = 0, 1
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
         bs = self.batch_size if train else self.eval_batch_size
-        batches = TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
-                                seed=self.seed, rank=rank, world_size=world,
-                                progress=self._fit_progress if train and self.trainer is not None else None)
-        on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
-        # a generator of its own: creating the iterator must not draw from the global random state, which
-        # checkpoints restore for the model's noise (see AutoencoderModule.on_train_start)
-        return DataLoader(batches, batch_size=None, pin_memory=self.pin_memory and on_gpu,
-                          generator=torch.Generator())
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
+                             seed=self.seed, rank=rank, world_size=world, pin_memory=self.pin_memory and on_gpu,
+                             progress=self._fit_progress if train and self.trainer is not None else None)
 
     def _fit_progress(self) -> tuple[int, int]:
-        """(epoch, batches of it already trained): non-zero only while Lightning resumes mid-epoch."""
-        loop = self.trainer.fit_loop
-        done = loop.epoch_loop.batch_progress.current.ready if loop.restarting else 0
-        return self.trainer.current_epoch, done
+        """(epoch, batches of it already trained): non-zero only when a checkpoint written mid-epoch was
+        restored into `trained` (Lightning checkpoints a datamodule's `state_dict`)."""
+        epoch = self.trainer.current_epoch
+        return epoch, self.trained["batches"] if self.trained["epoch"] == epoch else 0
+
+    def state_dict(self) -> dict:
+        return dict(self.trained)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.trained = dict(state_dict)
 
     def train_dataloader(self):
         return self._loader("train", train=True)
@@ -199,6 +204,10 @@ class InMemoryDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
         train = self.trainer is not None and self.trainer.training
+        if train:  # one more training batch of this epoch: what `state_dict` reports
+            epoch = self.trainer.current_epoch
+            done = self.trained["batches"] if self.trained["epoch"] == epoch else 0
+            self.trained = {"epoch": epoch, "batches": done + 1}
         return self.transform(x, train), y
 
     # -- helpers for evaluation code -------------------------------------------------------------
@@ -210,6 +219,21 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def missing(self, path: Path, what: str) -> UserError:
         return UserError(
-            f"{self.name}: no {what} found in {path}; put the files there or point data.data_dir=... at a "
+            f"{self.name}: no {what} found in {path}; put the files there or point {data_dir_key()}=... at a "
             f"folder that has them (downloading needs network and data.download=true)"
         )
+
+
+def data_dir_key() -> str:
+    """The setting that chose the data folder, as the user gave it: `data.data_dir=` or `paths.data_dir=` on
+    the command line, else the LIGHTNING_AE_DATA variable if set, else paths.data_dir (conf/paths/)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    given = [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task] \
+        if HydraConfig.initialized() else []
+    for key in ("data.data_dir", "paths.data_dir"):
+        if key in given:
+            return key
+    return "LIGHTNING_AE_DATA" if os.environ.get("LIGHTNING_AE_DATA") else "paths.data_dir"

@@ -78,8 +78,8 @@ def stored_data_config(stored: dict, given: dict | DictConfig | None = None) -> 
 
     # resolved while still under its root (${paths.data_dir}): it moves to a new one
     given = OmegaConf.to_container(given, resolve=True) if isinstance(given, DictConfig) else dict(given or {})
-    if "_target_" in given:
-        return OmegaConf.create(given)
+    if "_target_" in given:  # null keys (eval.yaml's data.path, ...) leave the constructor's defaults
+        return OmegaConf.create({k: v for k, v in given.items() if v is not None})
     if not isinstance(stored.get("data"), dict) or "_target_" not in stored["data"]:
         raise UserError("the checkpoint stores no data config; choose one with data=<name> "
                         f"({', '.join(config_options('data'))})")

@@ -3,6 +3,7 @@
 - `AtomicCheckpointIO` writes `<name>.tmp` then renames it over `<name>`: a kill during the write leaves
   the previous checkpoint intact, never a truncated `last.ckpt`.
 - `resolve_ckpt_path(cfg)` turns `ckpt_path=...` / `resume=auto` into a checked path, or None.
+- `check_shapes_match(path, model, config)`: the checkpoint's weights fit the model the config builds.
 """
 from __future__ import annotations
 
@@ -50,6 +51,35 @@ def check_checkpoint(path: Path, model_target: str | None = None) -> dict:
         raise UserError(f"{path} holds a {_model_name(saved)} checkpoint but the config builds "
                         f"{_model_name(model_target)}; select the matching model=... to resume it")
     return ckpt
+
+
+def _image_shape(config: dict | None) -> tuple | None:
+    data = (config or {}).get("data") or {}
+    try:
+        return tuple(data[k] for k in ("channels", "height", "width"))
+    except KeyError:
+        return None
+
+
+def check_shapes_match(path: str, model, config: dict) -> None:
+    """One line naming the first weight whose shape differs between the checkpoint and the configured model,
+    and why: the data's image shape changed, or else the network settings (model.*) did."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    own, weights = model.state_dict(), ckpt.get("state_dict", {})
+    unmatched = sorted(set(own) ^ set(weights))
+    if unmatched:
+        raise UserError(f"ckpt_path={path} does not fit this model: {unmatched[0]} is only in "
+                        f"{'this model' if unmatched[0] in own else 'the checkpoint'}; the network settings "
+                        "differ from the ones it was trained with: use its model.* values")
+    for name, saved in weights.items():
+        if tuple(own[name].shape) != tuple(saved.shape):
+            then = _image_shape((ckpt.get("lightning_ae") or {}).get("config"))
+            now = _image_shape(config)
+            why = (f"it was trained on images of shape {then} and the data now gives {now}: use its data config"
+                   if then and now and then != now else
+                   "the network settings differ from the ones it was trained with: use its model.* values")
+            raise UserError(f"ckpt_path={path} does not fit this model: {name} is {tuple(saved.shape)} in the "
+                            f"checkpoint but {tuple(own[name].shape)} here; {why}")
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:

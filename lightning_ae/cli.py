@@ -37,9 +37,12 @@ def _key_value(arg: str) -> tuple[str, str] | None:
 
 
 def check_overrides(args: list[str]) -> None:
-    """Raise UserError for `group=option` where the option does not exist."""
+    """Raise UserError for `group=option` where the option does not exist, and for a run directory
+    below a regular file (before Hydra tries to create it)."""
     for arg in args:
         kv = _key_value(arg)
+        if kv is not None and kv[0] in ("hydra.run.dir", "hydra.sweep.dir"):
+            check_run_dir(*kv)
         if kv is None or kv[0] not in GROUPS or any(s in kv[1] for s in ("${", "(", "null")):
             continue
         key, raw = kv
@@ -48,6 +51,15 @@ def check_overrides(args: list[str]) -> None:
             if value not in options:
                 raise UserError(f"unknown {key} '{value}'; available: {', '.join(options)} "
                                 f"(e.g. {key}={options[0] if options else '...'})")
+
+
+def check_run_dir(key: str, raw: str) -> None:
+    from pathlib import Path
+
+    path = Path(raw)
+    blocking = next((p for p in (path, *path.parents) if p.is_file()), None) if "${" not in raw else None
+    if blocking is not None:
+        raise UserError(f"{key}={raw}: {blocking} is a file, not a folder; choose a run directory elsewhere")
 
 
 def _first_values(args: list[str]) -> list[str]:

@@ -11,6 +11,14 @@ log = logging.getLogger("lightning_ae")
 class UserError(Exception):
     """A problem with the user's config, data or files; the message says how to fix it."""
 
+    exit_code = 2
+
+
+class Preempted(UserError):
+    """Training stopped by SIGTERM (a scheduler's pre-emption, `kill`): the usual 128 + 15 status."""
+
+    exit_code = 143
+
 
 def fail(message: str, code: int = 2) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
@@ -19,8 +27,8 @@ def fail(message: str, code: int = 2) -> None:
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn a UserError raised anywhere inside into the one-line message and exit status 2."""
+    """Turn a UserError raised anywhere inside into the one-line message and its exit status (2)."""
     try:
         yield
     except UserError as e:
-        fail(str(e))
+        fail(str(e), e.exit_code)

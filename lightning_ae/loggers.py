@@ -1,10 +1,22 @@
-"""Logger factories that need more than a `_target_`."""
+"""Loggers whose history survives a resume, and the W&B factory.
+
+- `ContinuingCSVLogger`: a resumed run appends to its `metrics.csv` instead of deleting it.
+- `wandb_logger`: offline without a key; a resumed run continues its W&B run (same id, `resume="allow"`).
+TensorBoard needs nothing: a new event file in the same folder continues its history.
+"""
 from __future__ import annotations
 
+import csv
 import logging
 import os
+import secrets
 import socket
+import warnings
 from pathlib import Path
+
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.utilities import rank_zero_only
 
 log = logging.getLogger("lightning_ae")
 
@@ -43,11 +55,74 @@ def _hydra_job() -> tuple[str | None, str | None]:
         return None, None
 
 
+class ContinuingCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, except that an existing `<log_dir>/metrics.csv` is continued: Lightning's writer
+    deletes it when it starts, which after `resume=auto` would erase the run's history. The file is moved
+    aside while the writer starts and then back. Rows of the earlier run whose step the resumed run logs
+    again (written after its checkpoint, before a kill) are dropped at the first write: each step once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._started, self._continued = False, False
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._started:
+            return super().experiment
+        self._started = True
+        path = Path(self.log_dir) / "metrics.csv"
+        aside = path.with_name("metrics.csv.resuming")
+        if path.is_file():
+            os.replace(path, aside)
+        with warnings.catch_warnings():  # "previous log files will be deleted": not here
+            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            writer = super().experiment
+        if aside.is_file():
+            os.replace(aside, path)
+            writer.metrics_keys = sorted(self._read(path)[0])
+            self._continued = True
+        return writer
+
+    @staticmethod
+    def _read(path: Path) -> tuple[list[str], list[dict]]:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            return list(reader.fieldnames or []), list(reader)
+
+    @rank_zero_only
+    def save(self) -> None:
+        writer = self.experiment
+        if self._continued and writer.metrics:
+            self._continued = False
+            path = Path(self.log_dir) / "metrics.csv"
+            header, rows = self._read(path)
+            first_new = min(int(r["step"]) for r in writer.metrics)
+            with open(path, "w", newline="") as fh:
+                out = csv.DictWriter(fh, fieldnames=header)
+                out.writeheader()
+                out.writerows(r for r in rows if int(r["step"]) < first_new)
+        super().save()
+
+
+def _run_id(save_dir: str) -> str:
+    """The W&B run id of this run directory: made once, kept in `<save_dir>/wandb/run_id` for resumes."""
+    path = Path(save_dir) / "wandb" / "run_id"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "x") as fh:  # the first process to get here decides; DDP ranks read the same id
+            fh.write(secrets.token_hex(4))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
 def wandb_logger(mode: str = "offline", name: str | None = None, group: str | None = None, **kwargs):
     """A WandbLogger that never needs an API key: online only with a key and a reachable server,
     otherwise offline with one warning (`wandb sync` uploads the run later). Training goes on either way.
 
     Runs are named after the job's overrides; the jobs of one multirun share the group `<group>-<sweep>`.
+    The run id is stored in the run directory, so a resumed run (`resume=auto`) appends to the same W&B run.
     """
     from pytorch_lightning.loggers import WandbLogger
 
@@ -60,5 +135,6 @@ def wandb_logger(mode: str = "offline", name: str | None = None, group: str | No
         log.warning("W&B online mode needs an API key and network; logging offline instead "
                     "(upload later with `wandb sync`)")
         mode = "offline"
-    os.environ["WANDB_MODE"] = mode  # child processes (DDP ranks) agree with this one
-    return WandbLogger(name=name, group=group, mode=mode, **kwargs)
+    save_dir = kwargs.pop("save_dir", ".")
+    return WandbLogger(name=name, group=group, mode=mode, save_dir=save_dir, id=_run_id(save_dir),
+                       resume="allow", **kwargs)

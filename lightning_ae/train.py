@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_ae.building import build, build_all, finish_wandb
 from lightning_ae.cli import check_overrides, check_values, torchrun_overrides
-from lightning_ae.errors import UserError, user_errors
+from lightning_ae.errors import Preempted, UserError, user_errors
 
 log = logging.getLogger("lightning_ae")
 
@@ -23,25 +23,33 @@ log = logging.getLogger("lightning_ae")
 def run(cfg: DictConfig) -> float | None:
     import pytorch_lightning as pl  # imported here, after Hydra has set up logging
 
-    from lightning_ae.checkpointing import resolve_ckpt_path
+    from lightning_ae.checkpointing import check_shapes_match, resolve_ckpt_path
 
+    check_no_missing_values(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     config = OmegaConf.to_container(cfg, resolve=True)
     ckpt_path = resolve_ckpt_path(cfg)
     check_devices(cfg)
+    check_optimizers(cfg)
     datamodule = build(cfg, "data")
     model = build(cfg, "model")
+    if ckpt_path:
+        check_shapes_match(ckpt_path, model, config)
     model.run_config = config
     callbacks, loggers = build_all(cfg, "callbacks"), build_all(cfg, "logger")
     find_unused_parameters(cfg, model)
     trainer = build_trainer(cfg, callbacks, loggers)
+    if "spawn" not in str(cfg.trainer.get("strategy")):  # spawned processes would get the loaded data pickled
+        datamodule.setup("fit")  # a missing or unreadable data set is found before anything is written
+    if trainer.is_global_zero:
+        save_run_config(cfg)
     for logger in loggers:
         logger.log_hyperparams(config)
     try:
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            fit(trainer, model, datamodule, ckpt_path)
             metrics |= scalars(trainer.callback_metrics)  # last epoch's train/val metrics
         if cfg.get("test", True):
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
@@ -57,6 +65,37 @@ def run(cfg: DictConfig) -> float | None:
         return metrics.get(cfg.get("optimized_metric") or "", None)
     finally:
         finish_wandb()
+
+
+def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
+    """`trainer.fit`; a SIGTERM (Lightning saves last.ckpt, then exits with status 0) becomes status 143 and a
+    line saying where the checkpoint is, so that schedulers and users see the pre-emption."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from lightning_ae.callbacks.fault_tolerance import last_checkpoint
+
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        last = last_checkpoint(trainer)
+        where = f"{last} holds it; rerun the same command with resume=auto to continue" if last else \
+            "no checkpoint was written (callbacks.last_checkpoint is off)"
+        raise Preempted(f"stopped by SIGTERM at step {trainer.global_step}; {where}") from None
+
+
+def save_run_config(cfg: DictConfig) -> None:
+    """Hydra's record of the run, `<run dir>/.hydra/{config,overrides,hydra}.yaml`, written only once data,
+    model and trainer have been built from it (conf/train.yaml turns Hydra's own early write off): a bad
+    input pointed at a finished run leaves that run's record as it was."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():  # composed by hand (tests, benchmarks): no run directory of Hydra's
+        return
+    hydra_cfg = HydraConfig.instance().cfg
+    out = Path(hydra_cfg.hydra.runtime.output_dir) / ".hydra"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config", cfg), ("hydra", hydra_cfg), ("overrides", hydra_cfg.hydra.overrides.task)):
+        (out / f"{name}.yaml").write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
 def scalars(metrics: dict) -> dict[str, float]:
@@ -89,6 +128,30 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):
             valid = ", ".join(p for p in inspect.signature(pl.Trainer).parameters if p != "self")
             raise UserError(f"unknown trainer option '{bad}'; valid trainer options: {valid}") from None
         raise UserError(f"cannot build the trainer from cfg.trainer: {' '.join(text.split())}") from None
+
+
+def check_no_missing_values(cfg: DictConfig) -> None:
+    """A mandatory key left at `???` (e.g. `data.path` of data=folder) becomes one line naming it."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UserError(f"{', '.join(missing)} must be set for this config; add "
+                        f"{' '.join(k + '=...' for k in missing)} to the command line")
+
+
+def check_optimizers(cfg: DictConfig) -> None:
+    """Build each configured optimizer (`optimizer`, `model.*optimizer`) on a stand-in parameter, so that
+    values torch refuses (`optimizer.lr=-1`, betas outside [0, 1)) are one line naming the key."""
+    import torch
+
+    nodes = {"optimizer": cfg.get("optimizer")}
+    nodes |= {f"model.{k}": v for k, v in (cfg.get("model") or {}).items() if str(k).endswith("optimizer")}
+    for key, node in nodes.items():
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        try:
+            hydra.utils.instantiate(node)([torch.zeros(1, requires_grad=True)])
+        except ValueError as e:
+            raise UserError(f"{key}: {e}; change {key}.* (see conf/optimizer/)") from None
 
 
 def check_devices(cfg: DictConfig) -> None:

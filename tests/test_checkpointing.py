@@ -85,6 +85,8 @@ def test_sigkill_mid_epoch_then_resume_auto(tmp_path):
     assert again.wait(timeout=600) == 0, again.stderr.read()[-2000:]
     final = _ckpt(run)
     assert final["global_step"] == expected and final["epoch"] == _ckpt(tmp_path / "ref")["epoch"]
+    # one history: the killed run's rows, then the resumed ones, each step once, as the reference run logged
+    assert [r["step"] for r in _rows(run)] == [r["step"] for r in _rows(tmp_path / "ref")]
 
 
 @pytest.mark.slow
@@ -94,8 +96,10 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     proc = _start(run, tmp_path, "callbacks.last_checkpoint.every_n_train_steps=0")
     step = _wait_for_step(proc, run, 30)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
+    assert proc.wait(timeout=120) == 143  # pre-empted, not finished
     assert _ckpt(run)["global_step"] >= step
+    last = proc.stderr.read().strip().splitlines()[-1]
+    assert last.startswith("error: stopped by SIGTERM") and str(run / "checkpoints" / "last.ckpt") in last
 
 
 @pytest.mark.parametrize("model", ["ae", "vae"])
@@ -117,3 +121,49 @@ def test_mid_epoch_resume_is_bit_identical(model, make_cfg, tmp_path):
     assert a["global_step"] == b["global_step"] == 63
     for k, v in a["state_dict"].items():
         assert torch.equal(v, b["state_dict"][k]), k
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "csv" / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_resume_auto_continues_one_metrics_history(make_cfg, tmp_path):
+    """Train 1 epoch, then `resume=auto` to 2: metrics.csv is the file an uninterrupted 2-epoch run writes."""
+    from tests.conftest import run_cfg
+
+    common = ["data.batch_size=64", "test=false", "evaluation.enabled=false", "trainer.log_every_n_steps=5"]
+    run_cfg(make_cfg("ae", "digits", [*common, "trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'full'}"],
+                     fast=False))
+    for epochs in (1, 2):
+        run_cfg(make_cfg("ae", "digits", [*common, f"trainer.max_epochs={epochs}", "resume=auto",
+                                          f"paths.output_dir={tmp_path / 'resumed'}"], fast=False))
+    full, resumed = _rows(tmp_path / "full"), _rows(tmp_path / "resumed")
+    assert [r["step"] for r in resumed] == [r["step"] for r in full]
+    assert resumed == full
+
+
+def test_resume_auto_continues_the_wandb_run(make_cfg, tmp_path):
+    from tests.conftest import run_cfg
+
+    for epochs in (1, 2):
+        run_cfg(make_cfg("ae", "digits", ["logger=wandb", "test=false", "evaluation.enabled=false",
+                                          f"trainer.max_epochs={epochs}", "resume=auto"], fast=False))
+    runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1  # one run id
+
+
+@pytest.mark.parametrize("scheduler", ["none", "step"])
+def test_resume_applies_the_configured_optimizer_settings(scheduler, make_cfg, tmp_path):
+    """`resume=auto optimizer.lr=...` trains on at the new lr (and betas), not the checkpoint's; a StepLR
+    schedule keeps its progress: after 2 epochs at step_size=1, gamma=0.5 the lr is new_lr * 0.5**2."""
+    from tests.conftest import run_cfg
+
+    common = ["data.batch_size=64", "test=false", "evaluation.enabled=false", "logger=none", "resume=auto",
+              f"scheduler={scheduler}"] + (["scheduler.step_size=1"] if scheduler == "step" else [])
+    run_cfg(make_cfg("ae", "digits", [*common, "trainer.max_epochs=1"], fast=False))
+    run_cfg(make_cfg("ae", "digits", [*common, "trainer.max_epochs=2", "optimizer.lr=0.02",
+                                      "optimizer.betas=[0.5,0.9]"], fast=False))
+    group = _ckpt(tmp_path / "run")["optimizer_states"][0]["param_groups"][0]
+    assert group["lr"] == pytest.approx(0.02 * (0.5**2 if scheduler == "step" else 1), rel=1e-12)
+    assert tuple(group["betas"]) == (0.5, 0.9)

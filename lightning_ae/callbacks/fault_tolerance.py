@@ -17,6 +17,9 @@ class FiniteLoss(pl.Callback):
 
     Runs before the checkpoint callbacks (Lightning orders those last), so the step that produced the
     bad value is never saved: the last good checkpoint stays what `last.ckpt` holds.
+    Not `EarlyStopping(check_finite=True)`: that checks one monitored metric when it is logged (epoch end,
+    or the logging steps), so the non-finite weights of the steps in between could reach `last.ckpt`, and it
+    stops quietly without naming the term.
     """
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -30,12 +33,21 @@ class FiniteLoss(pl.Callback):
             bad_anywhere = bool(bad.any())
         if not bad_anywhere:
             return
-        name, value = next(((k, float(v)) for k, v in terms.items() if not math.isfinite(float(v))), ("on another rank", float("nan")))
-        last = [c.path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint) and c.path.exists()]
-        kept = f"; last good checkpoint: {last[0]}" if last else ""
+        # the total is non-finite whenever a term is: name the term that went first
+        ordered = sorted(terms.items(), key=lambda kv: kv[0] == "train/loss")
+        name, value = next(((k, float(v)) for k, v in ordered if not math.isfinite(float(v))),
+                           ("a loss term on another rank", float("nan")))
+        last = last_checkpoint(trainer)
+        kept = f"; last good checkpoint: {last}" if last else ""
         step = trainer.fit_loop.epoch_loop.total_batch_idx  # 0-based training iteration
         raise UserError(f"{name} = {value} at step {step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
                         f"lower the learning rate or clip gradients and resume{kept}")
+
+
+def last_checkpoint(trainer) -> Path | None:
+    """The `last.ckpt` a LastCheckpoint callback of this trainer has written, if any."""
+    return next((c.path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint) and c.path.exists()),
+                None)
 
 
 class LastCheckpoint(Checkpoint):
@@ -44,6 +56,12 @@ class LastCheckpoint(Checkpoint):
     `resume=auto` loses at most N steps to a SIGKILL and nothing to a SIGTERM. Writes go through the
     trainer's (atomic) checkpoint IO. Best-by-metric checkpoints are ModelCheckpoint's job.
     As a `Checkpoint`, Lightning runs it after the other callbacks of a step (after FiniteLoss).
+
+    Why not Lightning's own: `ModelCheckpoint(save_last=True, every_n_train_steps=N)` saves when
+    `global_step % N == 0`, and models with several optimizers advance global_step by 2-4 per batch, so
+    it can step over every multiple of N; `OnExceptionCheckpoint` saves on any exception, including the
+    NaN stop, which would replace the last good weights with non-finite ones. This one saves on crossing
+    a multiple of N, and on SIGTERM only.
     """
 
     def __init__(self, dirpath: str, every_n_train_steps: int = 200):
@@ -53,7 +71,7 @@ class LastCheckpoint(Checkpoint):
 
     def _save(self, trainer) -> None:
         if trainer.global_step != self._saved_step:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # all state: resume continues exactly
             self._saved_step = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):

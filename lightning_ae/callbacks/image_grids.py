@@ -8,6 +8,12 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 
+def to_bytes(grid: torch.Tensor):
+    """A [C, H, W] grid in [0, 1] as the H×W×C uint8 array (0..255) W&B stores as-is; a float tensor would
+    be cast to bytes 0/1 there."""
+    return grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
 class ImageGrids(pl.Callback):
     """At the end of every `every_n_epochs`-th validation (and the last epoch), ask the model for its
     named image batches (`model.image_grids(x, y)`: reconstructions, samples, interpolations, …) on a
@@ -48,7 +54,7 @@ class ImageGrids(pl.Callback):
             written.append(path)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
-                    logger.log_image(key=f"images/{name}", images=[grid], step=trainer.global_step)
+                    logger.log_image(key=f"images/{name}", images=[to_bytes(grid)], step=trainer.global_step)
                 elif isinstance(logger, TensorBoardLogger):
                     logger.experiment.add_image(f"images/{name}", grid, global_step=trainer.global_step)
         return written

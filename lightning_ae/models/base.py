@@ -9,6 +9,7 @@ per epoch, not every step).
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Callable
 
 import pytorch_lightning as pl
@@ -18,6 +19,8 @@ from torchmetrics import MeanMetric
 
 from lightning_ae.errors import UserError
 from lightning_ae.likelihoods import Likelihood
+
+log = logging.getLogger("lightning_ae")
 
 
 class AutoencoderModule(pl.LightningModule):
@@ -99,14 +102,19 @@ class AutoencoderModule(pl.LightningModule):
     def log_train(self, terms: dict[str, torch.Tensor], batch_size: int) -> None:
         """Training terms, kept cheap because it runs every step: a running sum per term for the epoch
         mean (`train/<term>_epoch`, reduced across ranks once, at epoch end), and the step values
-        (`train/<term>`) handed to Lightning only on the steps its loggers write (log_every_n_steps)."""
+        (`train/<term>`) handed to `self.log` only on the steps Lightning writes to the loggers: every
+        `trainer.log_every_n_steps`-th batch, counted as its public `total_batch_idx` (the same count while
+        every batch steps the optimizers; under gradient accumulation or fast_dev_run, every batch). Calling
+        `self.log` on every step instead costs about 1 ms a step on CPU (AE on digits, 252 steps: 1.5 s
+        of CPU time in `fit` instead of 1.3 s)."""
         terms = {k: v.detach() for k, v in terms.items()}
         self.last_train_terms = terms  # read by the FiniteLoss callback
         for k, v in terms.items():
             total, count = self._train_sums.get(k, (0.0, 0))
             self._train_sums[k] = (total + v.float() * batch_size, count + batch_size)
-        connector = getattr(self.trainer, "_logger_connector", None)
-        if connector is None or connector.should_update_logs or self.trainer.fast_dev_run:
+        trainer, every = self.trainer, self.trainer.log_every_n_steps
+        batch = trainer.fit_loop.epoch_loop.total_batch_idx
+        if trainer.fast_dev_run or trainer.accumulate_grad_batches > 1 or (every and (batch + 1) % every == 0):
             for k, v in terms.items():
                 self.log(f"train/{k}", v, on_step=True, on_epoch=False, prog_bar=k == "loss")
 
@@ -144,11 +152,50 @@ class AutoencoderModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resume_rng = checkpoint.get("rng_state")  # applied once training restarts, see below
+        self._resumed = True
 
     def on_train_start(self) -> None:
-        """Restore the random state after the sanity-check validation, which draws noise of its own."""
+        """After a resume: restore the random state (after the sanity-check validation, which draws noise of
+        its own), and give the optimizers the hyperparameters of this run's config."""
         state, self._resume_rng = getattr(self, "_resume_rng", None), None
         if state:
             torch.set_rng_state(state["cpu"])
             if "cuda" in state and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda"])
+        if getattr(self, "_resumed", False) and self.trainer.state.fn == "fit":
+            self._resumed = False
+            self.apply_configured_hyperparameters()
+
+    def apply_configured_hyperparameters(self) -> None:
+        """Lightning restores each optimizer's hyperparameters along with its state, so `resume=auto
+        optimizer.lr=X` would train on at the checkpoint's lr while the run's config says X. The config wins:
+        every param-group setting (lr, betas, weight_decay, ...) becomes what `configure_optimizers` builds
+        now; the moments (Adam's m, v) stay. Under an lr scheduler its progress stays too: the base lr becomes
+        the configured one and the current lr keeps its ratio to the base."""
+        changed = []
+        for restored, fresh in zip(self.trainer.optimizers, _optimizers(self.configure_optimizers())):
+            for old, new in zip(restored.param_groups, fresh.param_groups):
+                base = new.get("initial_lr", new["lr"])
+                lr = old["lr"] if base == old.get("initial_lr") else \
+                    old["lr"] * base / old["initial_lr"] if old.get("initial_lr") else base
+                settings = {k: v for k, v in new.items() if k not in ("params", "lr", "initial_lr")} | {"lr": lr}
+                if "initial_lr" in old:
+                    settings["initial_lr"] = base
+                changed += [f"{k} {old.get(k)} -> {v}" for k, v in settings.items() if old.get(k) != v]
+                old.update(settings)
+        for config in self.trainer.lr_scheduler_configs:
+            if hasattr(config.scheduler, "base_lrs"):
+                config.scheduler.base_lrs = [g["initial_lr"] for g in config.scheduler.optimizer.param_groups]
+        if changed:
+            log.info("resumed with this config's optimizer settings: %s", ", ".join(sorted(set(changed))))
+
+
+def _optimizers(configured) -> list[torch.optim.Optimizer]:
+    """The optimizers in whatever `configure_optimizers` returned (one, a list, a dict, (optimizers, schedulers))."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return [configured]
+    if isinstance(configured, dict):
+        return _optimizers(configured.get("optimizer"))
+    if isinstance(configured, (list, tuple)):
+        return [o for c in configured for o in _optimizers(c)]
+    return []

@@ -24,7 +24,7 @@ def test_nan_loss_names_step_and_term_and_keeps_last_good_checkpoint(make_cfg, m
     monkeypatch.setattr(AE, "loss", poisoned)
     cfg = make_cfg("ae", "digits", ["trainer.max_epochs=1", "callbacks.last_checkpoint.every_n_train_steps=1",
                                     "evaluation.enabled=false"], fast=False)
-    with pytest.raises(UserError, match=r"train/(loss|recon) = nan at step 3 .*last\.ckpt"):
+    with pytest.raises(UserError, match=r"train/recon = nan at step 3 .*last\.ckpt"):
         run_cfg(cfg)
     ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 3

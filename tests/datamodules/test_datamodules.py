@@ -88,7 +88,7 @@ def test_lines_are_centred_segments_in_minus_one_to_one(make_cfg):
 
 def test_missing_data_names_the_path_and_the_fix(make_cfg, tmp_path):
     dm = build(make_cfg, "mnist", [f"paths.data_dir={tmp_path / 'nowhere'}", "data.download=false"])
-    with pytest.raises(UserError, match=r"nowhere/MNIST/raw.*data\.data_dir="):
+    with pytest.raises(UserError, match=r"nowhere/MNIST/raw.*point paths\.data_dir="):
         dm.setup()
 
 
