@@ -83,13 +83,13 @@ def test_eval_data_path_scores_all_of_that_folder(tmp_path):
     """`python -m lightning_ae.eval ... data.path=<root>/test` (no `+`): that folder, all of it, is the test split."""
     from hydra.utils import instantiate
 
-    from lightning_ae.eval import data_config
+    from lightning_ae.building import stored_data_config
     from tests.conftest import compose_cfg
 
     write(tmp_path / "train", list(range(30)))
     test = write(tmp_path / "test", list(range(100, 111)))
     stored = {"data": {"_target_": "datamodules.FolderDataModule", "path": str(tmp_path / "train"), **SIZE}}
     cfg = compose_cfg(["ckpt_path=x.ckpt", f"data.path={tmp_path / 'test'}"], tmp_path / "out", config_name="eval")
-    dm = instantiate(data_config(cfg, stored))
+    dm = instantiate(stored_data_config(stored, cfg.data))
     dm.setup()
     assert set(split(dm, "test")) == test
