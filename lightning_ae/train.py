@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -22,6 +23,8 @@ log = logging.getLogger("lightning_ae")
 
 def run(cfg: DictConfig) -> float | None:
     import pytorch_lightning as pl  # imported here, after Hydra has set up logging
+
+    apply_logger_levels()
 
     from lightning_ae.checkpointing import check_shapes_match, resolve_ckpt_path
 
@@ -62,9 +65,21 @@ def run(cfg: DictConfig) -> float | None:
             out = Path(cfg.paths.output_dir)
             out.mkdir(parents=True, exist_ok=True)
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+            log.info("run directory: %s (checkpoints/, metrics.json, images/, .hydra/)", out.resolve())
         return metrics.get(cfg.get("optimized_metric") or "", None)
     finally:
         finish_wandb()
+
+
+def apply_logger_levels() -> None:
+    """Re-apply the logger levels of `hydra.job_logging` (conf/hydra/default.yaml): importing Lightning resets
+    its own loggers to INFO, after Hydra has configured them."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        for name, spec in (HydraConfig.get().job_logging.get("loggers") or {}).items():
+            if spec and spec.get("level"):
+                logging.getLogger(name).setLevel(spec.level)
 
 
 def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
@@ -223,6 +238,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    # Lightning's utilities trip torch's LeafSpec deprecation on every run; it says nothing about the user's run.
+    # Filtered here, in the entry point, so importing the package changes no global state.
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     with user_errors():
         sys.argv += torchrun_overrides(sys.argv[1:])
         check_overrides(sys.argv[1:])
