@@ -7,16 +7,13 @@ import pytest
 from PIL import Image
 
 from benchmarks import compare
-from tests.conftest import run_cfg
-
-FAST_FIT = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-            "test=false", "logger=none", "evaluation.enabled=false"]
+from tests.test_eval import train_checkpoint
 
 
 def checkpoint(make_cfg, tmp_path, model: str, data: str, extra: list[str] = ()) -> Path:
-    cfg = make_cfg(model, data, extra=[*FAST_FIT, f"paths.output_dir={tmp_path / model}", *extra], fast=False)
-    run_cfg(cfg)
-    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    """A tiny `model` trained two batches on the generated `data`, in a run directory of its own."""
+    return train_checkpoint(make_cfg, model, data, [f"paths.output_dir={tmp_path / model}", "evaluation.enabled=false",
+                                                    *extra])
 
 
 def pixels(inches_wide: float, inches_high: float) -> tuple[int, int]:
