@@ -17,7 +17,7 @@ evaluation code. **A new metric is one file plus one config line**: write `parts
 | denoising       | denoise/{psnr,ssim}_{input,output,filter}, filter, psnr_masked_* | `corrupt(x)` (DAE) |
 | hashing         | hash/*, baseline_{pca_sign,lsh}/*      | `hash_codes(x) -> [B, bits]`, and labelled data  |
 | codebook        | vq/*                                   | `code_indices(x)` and `num_codes`                |
-| lines           | lines/{mean_distance,smoothness}       | data is ACAI's lines (any model)                 |
+| lines           | lines/{mean_distance,smoothness,end_angle_error_deg} | data is ACAI's lines (any model) |
 
 All metrics use the `split` split (capped by `max_images`); fitted parts (probe, PCA, hashing database) use
 the training split. Each part logs its wall time. Settings: conf/evaluation/default.yaml; `fast.yaml`

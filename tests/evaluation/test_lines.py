@@ -62,3 +62,18 @@ def test_suite_scores_a_cross_fading_model_on_lines():
     m = evaluate(PixelAE(), dm, settings("fast", {"parts": {"representation": False}}), device="cpu")
     assert math.isinf(m["recon/psnr"])
     assert m["lines/mean_distance"] > 1e-3 and m["lines/smoothness"] > 0
+
+
+class TurnedAE(PixelAE):
+    """Decodes every image turned by 180° about the centre (16, 16): a line at θ comes back at θ + π."""
+
+    def interpolate(self, x1, x2, steps=8):
+        return super().interpolate(x1, x2, steps).flip(-1, -2)
+
+
+@pytest.mark.parametrize("model, degrees", [(PixelAE(), 0.0), (TurnedAE(), 180.0)])
+def test_suite_reports_the_median_end_angle_error(model, degrees):
+    dm = LinesDataModule(train_size=64, test_size=64, channels=1, height=32, width=32, num_classes=16,
+                         value_range=(-1.0, 1.0), val_size=16)
+    m = evaluate(model, dm, settings("fast", {"parts": {"representation": False}}), device="cpu")
+    assert m["lines/end_angle_error_deg"] == pytest.approx(degrees, abs=0.05)
