@@ -22,7 +22,27 @@ def draw(row, result: dict, results: dict, folder: Path) -> list[Path]:
         written.append(curve(row, result, results, folder / f"{row.name}_curve.png"))
     if result.get("ckpt") and Path(result["ckpt"]).is_file():
         written += images(row.name, Path(result["ckpt"]), folder)
+        written += comparisons(row, result, results, folder)
     return written
+
+
+def comparisons(row, result: dict, results: dict, folder: Path) -> list[Path]:
+    """The figures a comparison row adds: its samples beside other rows', its lines paths above another row's."""
+    from benchmarks.compare import interpolation_grid, sample_grid
+
+    def ckpt(name):
+        path = (results.get(name) or {}).get("ckpt")
+        return path if path and Path(path).is_file() else None
+
+    out = []
+    others = {label: ckpt(name) for label, name in row.compare_samples.items()}
+    if others and all(others.values()):
+        out.append(folder / f"{row.name}_samples_vs.png")
+        sample_grid({row.name: result["ckpt"], **others}, out[-1])
+    if row.compare_paths and ckpt(row.compare_paths):
+        out.append(folder / f"{row.name}_interpolations_vs_{row.compare_paths}.png")
+        interpolation_grid(result["ckpt"], ckpt(row.compare_paths), out[-1])
+    return out
 
 
 def curve(row, result: dict, results: dict, path: Path) -> Path:

@@ -53,6 +53,8 @@ class Row:
     evaluation: list[str] = field(default_factory=list)
     extra_checks: list[tuple[str, str, float | str]] = field(default_factory=list)  # (key, op, value)
     crossing: str | None = None     # a baseline label: report when the learning curve first went below it
+    compare_samples: dict[str, str] = field(default_factory=dict)  # label -> row: samples side by side
+    compare_paths: str | None = None  # a row whose interpolation paths are drawn under this row's (lines)
 
 
 EVAL_FULL_LIKELIHOOD = ["evaluation.is_samples=1000", "evaluation.is_chunk=100", "evaluation.fid.num_samples=10000"]
@@ -125,6 +127,46 @@ ROWS_CPU += [
         baselines={"VAE at equal epochs": "vae_equal_epochs:likelihood/nll_is",
                    "VAE row (100 epochs)": "vae:likelihood/nll_is"},
         curve=("val/loss", "validation −ELBO (nats)"), evaluation=EVAL_NVAE),
+]
+# Issue #12's rows. Each baseline row runs before the row that compares with it (the verdict reads its metrics).
+ROWS_CPU += [
+    Row("vaegan_vae", "Kingma & Welling 2014: the VAE-GAN row's baseline, pixel (Bernoulli) likelihood",
+        "a VAE with VAE-GAN's encoder and decoder, for the same quiet-machine wall clock; its sample FID is the "
+        "vaegan and alae rows' baseline",
+        ["experiment=vae_gan_baseline"], epochs=55, minutes=30,
+        headline=("fid/classifier", "sample FID (classifier features)"), target=None,
+        baselines={"reconstruction MSE": "recon/mse", "PCA-32 MSE": "baseline_pca/mse"},
+        curve=("val/recon", "validation reconstruction NLL (nats)")),
+    Row("vaegan", "Larsen et al. 2016: a learned feature similarity gives sharper samples than pixel likelihood",
+        "VAE-GAN's samples are closer to MNIST (FID in the project classifier's features) than those of a VAE with "
+        "the same encoder and decoder trained for the same wall clock",
+        ["experiment=vaegan_mnist"], epochs=15, minutes=30,
+        headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
+        baselines={"VAE, same nets and wall clock": "vaegan_vae:fid/classifier"},
+        curve=("val/loss", "validation reconstruction NLL of Dec(μ) (nats)"),
+        compare_samples={"VAE": "vaegan_vae"}),
+    Row("alae", "Pidhorskyi et al. 2020, MNIST MLP setting: GAN-quality samples with an encoder in the same latent space",
+        "ALAE's samples beat the VAE baseline's FID, and a linear probe on E's codes reaches ≥ 90 % accuracy",
+        ["experiment=alae_mnist"], epochs=10, minutes=40,
+        headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
+        baselines={"VAE (vaegan_vae row)": "vaegan_vae:fid/classifier", "VAE-GAN": "vaegan:fid/classifier"},
+        curve=("val/mse", "validation reconstruction MSE"),
+        extra_checks=[("probe/linear_acc", ">=", 0.9)], compare_samples={"VAE": "vaegan_vae", "VAE-GAN": "vaegan"}),
+    Row("ae_lines", "Berthelot et al. 2019, §4.1: the plain-AE baseline (paper ≈ 6.9×10⁻³ mean distance, unverified)",
+        "a plain AE with ACAI's net, data, optimizer and batches reconstructs lines (median path-end angle error < 3°); "
+        "the baseline of the acai row",
+        ["experiment=ae_lines"], epochs=5, minutes=40,
+        headline=("lines/end_angle_error_deg", "median angle error of the path ends (°)"), target=("<", 3.0),
+        baselines={"mean distance": "lines/mean_distance", "smoothness": "lines/smoothness"}),
+    Row("acai", "Berthelot et al. 2019, §4.1: ACAI mean distance ≈ 0.24×10⁻³ vs AE ≈ 6.9×10⁻³ (unverified)",
+        "ACAI's interpolations are closer to true lines and smoother than those of the AE with the same net and "
+        "batches (mean distance ≤ 2×10⁻³), and ACAI still reconstructs lines",
+        ["experiment=acai_lines"], epochs=5, minutes=60,
+        headline=("lines/mean_distance", "mean distance to the nearest true line (cosine)"), target=("<=", 2e-3),
+        baselines={"AE, same net and batches": "ae_lines:lines/mean_distance"},
+        extra_checks=[("lines/mean_distance", "<", "ae_lines:lines/mean_distance"),
+                      ("lines/smoothness", "<", "ae_lines:lines/smoothness"),
+                      ("lines/end_angle_error_deg", "<", 3.0)], compare_paths="ae_lines"),
 ]
 ROWS = {"cpu": ROWS_CPU}
 
