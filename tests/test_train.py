@@ -23,6 +23,11 @@ def test_default_run_leaves_checkpoints_metrics_and_images(tmp_path):
     assert {"reconstructions_epoch001.png", "interpolations_epoch001.png"} <= {p.name for p in (run / "images").iterdir()}
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["lightning_ae"]["config"]["model"]["_target_"] == "lightning_ae.models.ae.AE"
+    # what the user reads: our lines and the run directory, not Lightning's start-up chatter or warnings
+    out = res.stdout + res.stderr
+    assert f"run directory: {run.resolve()}" in out
+    for chatter in ("GPU available", "TPU available", "Tip:", "weights_only", "LeafSpec", "Restoring states"):
+        assert chatter not in out, chatter
 
 
 def test_wandb_offline_records_history_config_and_images(tmp_path):
