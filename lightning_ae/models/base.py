@@ -100,7 +100,7 @@ class AutoencoderModule(pl.LightningModule):
         """The modules whose forward the variant calls: every child with a forward of its own. Containers
         without one (ModuleList/ModuleDict, NVAE's HierarchicalVAE) and a nested model (the prior's frozen
         VQ-VAE) are searched inside; metrics are no networks."""
-        for child in (module or self).children():
+        for child in (self if module is None else module).children():
             if isinstance(child, Metric):
                 continue
             if type(child).forward is nn.Module.forward or isinstance(child, pl.LightningModule):
