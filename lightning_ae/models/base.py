@@ -25,6 +25,8 @@ class AutoencoderModule(pl.LightningModule):
     loss_terms: tuple[str, ...] = ("loss",)
     #: whether `sample(n)` draws from a prior
     can_sample = False
+    #: networks model.compile leaves as they are (those a loss differentiates twice: a compiled backward cannot be)
+    not_compiled: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -92,16 +94,22 @@ class AutoencoderModule(pl.LightningModule):
         checkpoints and optimizers stay as they are). Lightning calls this hook before each fit/validate/test;
         the first call compiles, the modules then stay compiled."""
         if self.compile_networks and not self.networks_compiled:
-            for net in self.networks():
+            networks = list(self.networks())
+            # every module's graphs share one cache (that of Module.__call__), capped at recompile_limit graphs,
+            # past which the rest run uncompiled: give each network the 8 graphs one compiled function has alone
+            config = torch._dynamo.config
+            config.recompile_limit = max(config.recompile_limit, 8 * len(networks))
+            config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, config.recompile_limit)
+            for net in networks:
                 net.compile()
             self.networks_compiled = True
 
     def networks(self, module: nn.Module | None = None):
         """The modules whose forward the variant calls: every child with a forward of its own. Containers
         without one (ModuleList/ModuleDict, NVAE's HierarchicalVAE) and a nested model (the prior's frozen
-        VQ-VAE) are searched inside; metrics are no networks."""
-        for child in (self if module is None else module).children():
-            if isinstance(child, Metric):
+        VQ-VAE) are searched inside; metrics and the variant's `not_compiled` networks are left out."""
+        for name, child in (self if module is None else module).named_children():
+            if isinstance(child, Metric) or module is None and name in self.not_compiled:
                 continue
             if type(child).forward is nn.Module.forward or isinstance(child, pl.LightningModule):
                 yield from self.networks(child)
