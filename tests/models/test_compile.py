@@ -8,8 +8,8 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from lightning_ae import config_options
 from tests.conftest import compose_cfg
-from tests.test_optimizers import MODELS
 
 #: float32: inductor fuses element-wise ops and may sum in another order; on the summed per-pixel terms of a
 #: batch that moves the loss by a few units in the 6th digit at most
@@ -56,7 +56,7 @@ def test_compiled_model_trains_to_the_same_loss(name, networks, make_cfg, compil
         torch.testing.assert_close(compiled.last_train_terms[term], value, rtol=RTOL, atol=0)
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "vqvae_prior"])
+@pytest.mark.parametrize("name", [m for m in config_options("model") if m != "vqvae_prior"])  # needs a ckpt
 def test_every_network_is_compiled(name, tmp_path):
     """`networks()` reaches every parameter, except those a container without a forward uses directly
     (NVAE's learned top-down input h0) and the variant's `not_compiled` networks: nothing trained runs
