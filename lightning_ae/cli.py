@@ -1,9 +1,10 @@
 """Checks and launch-time adjustments that run before Hydra, so a typo gets one clear line.
 
 - `check_overrides`: `group=option` names an existing option (multirun lists too).
-- `check_values`: `key=value` names an existing key and keeps the type of its default; `trainer.<name>`
-  is checked against the trainer schema (every `pytorch_lightning.Trainer` argument, lightning_ae/schema.py),
-  with or without `+`. A misspelt key gets the nearest valid names.
+- `check_values`: `key=value` names an existing key and keeps the type of its default; `trainer.<name>` is
+  checked against the trainer schema (every `pytorch_lightning.Trainer` argument, lightning_ae/schema.py),
+  with or without `+`. A misspelt key gets the nearest valid names. The composed config (experiment YAMLs
+  included) then passes `check_manual_optimization`.
 - `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
   the variants that step their optimizers themselves.
 - `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
@@ -89,7 +90,8 @@ def _type_name(v) -> str:
 
 
 def check_values(args: list[str]) -> None:
-    """Compose like one job would; unknown keys and values of the wrong type become one line."""
+    """Compose like one job would; unknown keys, values of the wrong type and trainer options the model cannot
+    honour (from the command line or from a YAML it selects, such as an experiment) become one line."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException
@@ -98,16 +100,19 @@ def check_values(args: list[str]) -> None:
     overrides = _first_values(args)
     groups = [a for a in overrides if _key_value(a) and _key_value(a)[0] in GROUPS]
     values = [a for a in overrides if a not in groups]
-    if not values:
-        return
+    if not overrides:
+        return  # the defaults: nothing to check
     was_initialized = GlobalHydra.instance().is_initialized()
     if was_initialized:
         return  # called from inside a running Hydra app (tests): composition errors surface there
     try:
         with initialize_config_module(config_module="lightning_ae.conf", version_base="1.3"):
-            base = compose(config_name="train", overrides=groups)
             try:
-                job = compose(config_name="train", overrides=overrides)
+                base = compose(config_name="train", overrides=groups)
+            except ConfigCompositionException as e:  # options that do not fit together (an experiment's defaults)
+                raise UserError(" ".join(str(e).split())) from None
+            try:
+                job = compose(config_name="train", overrides=overrides) if values else base
             except ConfigCompositionException as e:
                 raise UserError(_composition_message(e, base)) from None
     finally:

@@ -53,6 +53,28 @@ def test_automatic_optimization_option_on_an_adversarial_model(tmp_path, arg, hi
                    hint)
 
 
+@pytest.fixture
+def clipped_acai_experiment():
+    """An experiment, as a user would write in conf/experiment/, that sets trainer.gradient_clip_val for ACAI."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(group="experiment", name="clipped_acai", package="_global_",
+                node={"defaults": [{"override /model": "acai"}, "_self_"], "trainer": {"gradient_clip_val": 0.5}})
+    yield "experiment=clipped_acai"
+    del store.repo["experiment"]["clipped_acai.yaml"]
+
+
+def test_automatic_optimization_option_from_an_experiment_yaml(clipped_acai_experiment):
+    """Only group overrides on the command line: the check reads the composed config, not the arguments."""
+    from lightning_ae.cli import check_values
+    from lightning_ae.errors import UserError
+
+    with pytest.raises(UserError, match="ACAI steps its optimizers itself, so trainer.gradient_clip_val would not "
+                                        "apply: use model.grad_clip=0.5"):
+        check_values([clipped_acai_experiment])
+
+
 def test_checks_leave_lightning_unimported(tmp_path):
     """Imported before Hydra sets up logging, Lightning would print to stderr through a handler of its own."""
     code = ("import sys; from lightning_ae.cli import check_overrides, check_values; "

@@ -113,6 +113,16 @@ def test_acai_recipe_sets_the_paper_lr(tmp_path):
     assert (cfg.optimizer.lr, cfg.model.critic_optimizer.lr) == (1e-4, 1e-4)
 
 
+@pytest.mark.parametrize("name", [m for m in MODELS if not m.startswith("nvae")])  # NVAE: Adamax has no fused
+def test_fused_adam_reaches_every_optimizer(name, tmp_path, vqvae_ckpt):
+    n = 1 + len(EXTRA.get(name, ()))
+    assert [o.param_groups[0]["fused"] for o in built_optimizers(name, [], tmp_path, vqvae_ckpt)] == [None] * n
+    opts = built_optimizers(name, ["optimizer.fused=true"], tmp_path, vqvae_ckpt)
+    assert [o.param_groups[0]["fused"] for o in opts] == [True] * n
+    opts = built_optimizers(name, ["optimizer=adamw", "optimizer.fused=true"], tmp_path, vqvae_ckpt)
+    assert [(type(o), o.param_groups[0]["fused"]) for o in opts] == [(torch.optim.AdamW, True)] * n
+
+
 @pytest.mark.parametrize("name", sorted(EXTRA))
 def test_scheduler_reaches_every_optimizer(name, tmp_path):
     cfg = compose_cfg([f"model={name}", "scheduler=step", "scheduler.step_size=3"], tmp_path)

@@ -38,6 +38,7 @@ from .base import AutoencoderModule
 class ALAE(ManualOptimization, AutoencoderModule):
     loss_terms = ("loss", "mse", "latent", "discriminator", "generator")
     can_sample = True
+    not_compiled = ("encoder", "discriminator")  # R1 differentiates D(E(x)) twice (create_graph=True)
 
     def __init__(self, net, mapping_layers: int = 3, disc_hidden: list[int] = (256, 256), r1_gamma: float = 10.0,
                  activation: str = "leaky_relu", generator_optimizer: dict | None = None,

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 
 from lightning_ae.errors import UserError
 from lightning_ae.likelihoods import Likelihood
@@ -28,6 +28,8 @@ class AutoencoderModule(pl.LightningModule):
     loss_terms: tuple[str, ...] = ("loss",)
     #: whether `sample(n)` draws from a prior
     can_sample = False
+    #: networks model.compile leaves as they are (those a loss differentiates twice: a compiled backward cannot be)
+    not_compiled: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class AutoencoderModule(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         likelihood: str = "bernoulli",
         likelihood_std: float = 0.1,
+        compile: bool = False,
     ):
         super().__init__()
         if int(latent_dim) <= 0:
@@ -45,6 +48,8 @@ class AutoencoderModule(pl.LightningModule):
         self.latent_dim = int(latent_dim)
         self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=1e-3)  # as conf/optimizer/adam
         self.scheduler_factory = scheduler if callable(scheduler) else None  # scheduler=none composes to {}
+        self.compile_networks = bool(compile)  # model.compile: see configure_model
+        self.networks_compiled = False
         self.likelihood = Likelihood(likelihood, likelihood_std)
         self.meters = nn.ModuleDict(
             {f"{split}_{term}": MeanMetric() for split in ("val", "test") for term in self.loss_terms}
@@ -85,6 +90,34 @@ class AutoencoderModule(pl.LightningModule):
             k = min(8, len(x) // 2)
             grids["interpolations"] = self.interpolate(x[:k], x[k : 2 * k], steps=8).flatten(0, 1)
         return grids
+
+    # -- model.compile=true ---------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        """With model.compile=true, torch.compile every network in place (`nn.Module.compile`: parameter names,
+        checkpoints and optimizers stay as they are). Lightning calls this hook before each fit/validate/test;
+        the first call compiles, the modules then stay compiled."""
+        if self.compile_networks and not self.networks_compiled:
+            networks = list(self.networks())
+            # every module's graphs share one cache (that of Module.__call__), capped at recompile_limit graphs,
+            # past which the rest run uncompiled: give each network the 8 graphs one compiled function has alone
+            config = torch._dynamo.config
+            config.recompile_limit = max(config.recompile_limit, 8 * len(networks))
+            config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, config.recompile_limit)
+            for net in networks:
+                net.compile()
+            self.networks_compiled = True
+
+    def networks(self, module: nn.Module | None = None):
+        """The modules whose forward the variant calls: every child with a forward of its own. Containers
+        without one (ModuleList/ModuleDict, NVAE's HierarchicalVAE) and a nested model (the prior's frozen
+        VQ-VAE) are searched inside; metrics and the variant's `not_compiled` networks are left out."""
+        for name, child in (self if module is None else module).named_children():
+            if isinstance(child, Metric) or module is None and name in self.not_compiled:
+                continue
+            if type(child).forward is nn.Module.forward or isinstance(child, pl.LightningModule):
+                yield from self.networks(child)
+            else:
+                yield child
 
     # -- training story ------------------------------------------------------------------------
     def loss(self, batch) -> dict[str, torch.Tensor]:
