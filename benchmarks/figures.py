@@ -2,7 +2,8 @@
 
 - `<row>_curve.png`: the row's validation metric against minutes of fit, the baselines as horizontal lines and
   the final test headline as a point;
-- `<row>_reconstructions.png`: test images (odd rows) above their reconstructions (even rows);
+- `<row>_reconstructions.png`: test images above their reconstructions (for denoising models: clean, corrupted,
+  restored);
 - `<row>_samples.png`: 64 prior samples, where the model can sample.
 """
 from __future__ import annotations
@@ -85,10 +86,18 @@ def images(name: str, ckpt: Path, folder: Path, n: int = 16) -> list[Path]:
     x = dm.tensors("test")[0][:n]
     lo, hi = dm.value_range
     unit = lambda t: ((t.float() - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
-    rec = model.reconstruct(x) if "y" not in model.reconstruct.__code__.co_varnames else model.reconstruct(x, None)
-    pairs = torch.cat([torch.stack([a, b]) for a, b in zip(unit(x).split(8), unit(rec).split(8))])
+    rows = [x]
+    if hasattr(model, "corrupt_with_mask"):  # denoising / inpainting: clean, corrupted, restored
+        torch.manual_seed(0)
+        corrupted, mask = model.corrupt_with_mask(x)
+        restored = model.reconstruct(corrupted)
+        rows += [corrupted, restored if mask is None else torch.where(mask, restored, corrupted)]
+    else:
+        rows.append(model.reconstruct(x) if "y" not in model.reconstruct.__code__.co_varnames
+                    else model.reconstruct(x, None))
+    groups = zip(*(unit(r).split(8) for r in rows))  # per 8 images: the input row, then what became of it
     out = [folder / f"{name}_reconstructions.png"]
-    save_image(pairs.flatten(0, 1), out[0], nrow=8, padding=2, pad_value=1.0)
+    save_image(torch.cat([torch.cat(g) for g in groups]), out[0], nrow=8, padding=2, pad_value=1.0)
     if getattr(model, "can_sample", False):
         torch.manual_seed(0)
         out.append(folder / f"{name}_samples.png")
