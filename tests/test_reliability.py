@@ -75,7 +75,7 @@ def test_optuna_search_scores_a_quantity_beta_does_not_change(tmp_path):
     the training loss (recon + β·KL) is not; and the sweeper maximises it (it is the ELBO)."""
     import torch
 
-    from lightning_ae.train import build
+    from lightning_ae.building import build
     from tests.conftest import compose_cfg
 
     cfg = compose_cfg(["hparams_search=vae_optuna"], tmp_path)

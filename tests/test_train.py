@@ -58,7 +58,7 @@ def test_bf16_mixed_on_cpu(tmp_path):
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
-    from lightning_ae.evaluation.checkpoint import load_model
+    from lightning_ae.building import load_model
 
     res = run_cli(["model=ae", "trainer.precision=bf16-mixed", "trainer.max_epochs=1", *QUIET], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
