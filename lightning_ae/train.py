@@ -154,17 +154,21 @@ def check_no_missing_values(cfg: DictConfig) -> None:
 
 
 def check_optimizers(cfg: DictConfig) -> None:
-    """Build each configured optimizer (`optimizer`, `model.*optimizer`) on a stand-in parameter, so that
-    values torch refuses (`optimizer.lr=-1`, betas outside [0, 1)) are one line naming the key."""
+    """Build each configured optimizer on a stand-in parameter: `optimizer`, and the extra optimizers of the
+    adversarial variants (`model.*_optimizer`: that optimizer with the arguments given there replaced, as
+    `ManualOptimization.follow_optimizer` builds them), so that values torch refuses (`optimizer.lr=-1`,
+    `model.critic_optimizer.lr=-1`, betas outside [0, 1)) are one line naming the key."""
     import torch
 
-    nodes = {"optimizer": cfg.get("optimizer")}
-    nodes |= {f"model.{k}": v for k, v in (cfg.get("model") or {}).items() if str(k).endswith("optimizer")}
-    for key, node in nodes.items():
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
+    main = cfg.get("optimizer")
+    if not isinstance(main, DictConfig) or "_target_" not in main:
+        return
+    optimizer = hydra.utils.instantiate(main)
+    nodes = {"optimizer": {}} | {f"model.{k}": v for k, v in (cfg.get("model") or {}).items()
+                                 if str(k).endswith("_optimizer") and isinstance(v, DictConfig)}
+    for key, replaced in nodes.items():
         try:
-            hydra.utils.instantiate(node)([torch.zeros(1, requires_grad=True)])
+            optimizer([torch.zeros(1, requires_grad=True)], **replaced)
         except ValueError as e:
             raise UserError(f"{key}: {e}; change {key}.* (see conf/optimizer/)") from None
 
