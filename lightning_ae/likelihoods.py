@@ -72,7 +72,8 @@ class LogisticMixture:
 
     @staticmethod
     def _channel_location(loc, coeffs, c: int, previous: list):
-        """Location of channel c: loc_c + Σ_{j<c} a_cj·x_j, a_cj = coeffs[c(c−1)/2 + j], previous = [x_0 … x_{c−1}]."""
+        """Location of channel c: loc_c + Σ_{j<c} a_cj·x_j, a_cj = coeffs[c(c−1)/2 + j], given previous = [x_0 …
+        x_{c−1}]."""
         m = loc[:, :, c]
         for j, xj in enumerate(previous):
             m = m + coeffs[:, :, c * (c - 1) // 2 + j] * xj
