@@ -1,9 +1,9 @@
 """Checks and launch-time adjustments that run before Hydra, so a typo gets one clear line.
 
 - `check_overrides`: `group=option` names an existing option (multirun lists too).
-- `check_values`: `key=value` names an existing key and keeps the type of its default; `trainer.<name>` is
-  checked against the trainer schema (every `pytorch_lightning.Trainer` argument, lightning_ae/schema.py),
-  with or without `+`. A misspelt key gets the nearest valid names. The composed config (experiment YAMLs
+- `check_values`: `key=value` names an existing key and keeps the type of its default (a `trainer.<name>`:
+  a type Lightning's annotation admits); `trainer.<name>` is checked against the trainer schema (every
+  `pytorch_lightning.Trainer` argument, lightning_ae/schema.py), with or without `+`. A misspelt key gets the nearest valid names. The composed config (experiment YAMLs
   included) then passes `check_manual_optimization`.
 - `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
   the variants that step their optimizers themselves.
@@ -17,7 +17,7 @@ from datetime import datetime
 
 from lightning_ae import config_options
 from lightning_ae.errors import UserError
-from lightning_ae.schema import BUILT_ELSEWHERE, trainer_arguments
+from lightning_ae.schema import BUILT_ELSEWHERE, trainer_accepts, trainer_arguments
 
 GROUPS = ("model", "data", "trainer", "logger", "callbacks", "paths", "experiment", "optimizer",
           "scheduler", "hparams_search", "model/net")
@@ -132,7 +132,9 @@ def check_values(args: list[str]) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         value = OverridesParser.create().parse_override(arg).value()
-        ok = (isinstance(value, bool) if isinstance(default, bool) else
+        parent, _, name = key.rpartition(".")
+        ok = (trainer_accepts(name, value) if parent == "trainer" else  # Lightning's types, not the default's
+              isinstance(value, bool) if isinstance(default, bool) else
               isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
               isinstance(value, (int, float)) and not isinstance(value, bool))
         if value is not None and not ok:
