@@ -3,8 +3,9 @@
 - `check_overrides`: `group=option` names an existing option (multirun lists too).
 - `check_values`: `key=value` names an existing key and keeps the type of its default (a `trainer.<name>`:
   a type Lightning's annotation admits); `trainer.<name>` is checked against the trainer schema (every
-  `pytorch_lightning.Trainer` argument, lightning_ae/schema.py), with or without `+`. A misspelt key gets the nearest valid names. The composed config (experiment YAMLs
-  included) then passes `check_manual_optimization`.
+  `pytorch_lightning.Trainer` argument, lightning_ae/schema.py), with or without `+`. A misspelt key gets
+  the nearest valid names. The composed config (experiment YAMLs included) then passes
+  `check_manual_optimization`.
 - `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
   the variants that step their optimizers themselves.
 - `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
