@@ -121,7 +121,7 @@ def check_values(args: list[str]) -> None:
     declared = {"_target_", *trainer_arguments()}
     added = [str(k) for k in job.trainer if k not in declared]  # +trainer.<typo> composes; the schema refuses it
     if added:
-        raise UserError(_unknown_key(f"trainer.{added[0]}", base))
+        raise UserError(unknown_key(f"trainer.{added[0]}", base))
     check_manual_optimization(job)
     for arg in values:
         key, raw = _key_value(arg)
@@ -162,14 +162,14 @@ def check_manual_optimization(job) -> None:
 def _composition_message(e: Exception, base) -> str:
     text = str(e)
     if "Could not override '" in text:
-        return _unknown_key(text.split("Could not override '", 1)[1].split("'", 1)[0], base)
+        return unknown_key(text.split("Could not override '", 1)[1].split("'", 1)[0], base)
     if "An item is already at '" in text:
         key = text.split("An item is already at '", 1)[1].split("'", 1)[0]
         return f"{key} already exists: set it without the plus, {key}=..."
     return " ".join(text.split())
 
 
-def _unknown_key(key: str, base) -> str:
+def unknown_key(key: str, base) -> str:
     """One line for a key that `base` does not have: the nearest valid names (difflib), or all of them."""
     from omegaconf import OmegaConf
 
@@ -177,7 +177,8 @@ def _unknown_key(key: str, base) -> str:
     if parent == "trainer" and name in BUILT_ELSEWHERE:
         return f"trainer.{name} is not set through trainer.*: {BUILT_ELSEWHERE[name]}"
     node = OmegaConf.select(base, parent) if parent else base
-    valid = sorted(str(k) for k in node.keys() if not str(k).startswith("_")) if hasattr(node, "keys") else []
+    keys = node.keys() if hasattr(node, "keys") else []
+    valid = sorted(str(k) for k in keys if not str(k).startswith("_") and k != name)  # `name` itself, if +added
     close = difflib.get_close_matches(name, valid, n=3)
     where = f"{parent} " if parent else ""
     hint = f"did you mean {' or '.join(close)}?" if close else f"valid {where}options: {', '.join(valid)}"
