@@ -9,7 +9,7 @@ A top-level import inside a function (e.g. `import pytorch_lightning` in `lightn
 chain of its own. Times include the machine's load; compare packages within one report.
 
     .venv/bin/python benchmarks/import_audit.py -- -m lightning_ae model=vae data=mnist \\
-        paths.data_dir=../shared/data trainer.fast_dev_run=true +evaluation.enabled=false
+        paths.data_dir=../shared/data trainer.fast_dev_run=true evaluation.enabled=false
     .venv/bin/python benchmarks/import_audit.py --report importtime.txt   # an existing -X importtime log
 """
 from __future__ import annotations

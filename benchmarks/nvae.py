@@ -1,6 +1,6 @@
 """NVAE (`nvae_small`) vs the single-layer VAE (`vae`) on MNIST at the same wall-clock budget.
 
-Both train on dynamically binarised MNIST (`data.binarize=dynamic`; the test set is thresholded at 0.5),
+Both train on dynamically binarised MNIST (`data.binarize=dynamic`; test set: one Bernoulli draw from `data.seed`),
 batch `--batch-size`, each for `--minutes` of wall clock (Lightning's `max_time`), no validation during
 training. NVAE's warm-up and cosine schedules need a length: a short calibration run (not counted)
 measures its steps per second and sets `model.schedule_steps` to the steps the budget allows. The VAE uses

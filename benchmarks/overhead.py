@@ -41,12 +41,8 @@ from benchmarks.common import StepTimer, clocks, compose, rates  # noqa: E402
 from benchmarks.plain_vae import negative_elbo  # noqa: E402
 
 USER_RUN = ["model=vae", "data=mnist", "model.latent_dim=20", "model.net.hidden=[512,512]", "data.batch_size=128"]
+EVALUATION_OFF = "evaluation.enabled=false"
 OUT = ROOT / "outputs" / "benchmarks" / "overhead"
-
-
-def evaluation_off() -> str:
-    """`evaluation.enabled=false`, with the `+` that the config needs while `evaluation` is not a default group."""
-    return "evaluation.enabled=false" if "evaluation" in compose([]) else "+evaluation.enabled=false"
 
 
 def children_cpu() -> float:
@@ -77,11 +73,11 @@ def summary(t0: float, seconds: dict, stamps: dict, test_loss: float) -> dict:
             "first_step": stamps["first_step"] - t0, "test_loss": test_loss}
 
 
-def framework_process(args, k: int, evaluation: str) -> dict:
+def framework_process(args, k: int) -> dict:
     run_dir = OUT / f"framework_{k}"
     shutil.rmtree(run_dir, ignore_errors=True)
     clock = run_dir / "clock.json"
-    t0, seconds, _ = launch([sys.executable, "-m", "lightning_ae", *USER_RUN, f"trainer.max_epochs={args.epochs}", evaluation,
+    t0, seconds, _ = launch([sys.executable, "-m", "lightning_ae", *USER_RUN, f"trainer.max_epochs={args.epochs}", EVALUATION_OFF,
                           f"paths.data_dir={args.data_dir}", f"hydra.run.dir={run_dir}",
                           "+callbacks.clock._target_=benchmarks.epoch_clock.EpochClock", f"+callbacks.clock.path={clock}"])
     test_loss = json.loads((run_dir / "metrics.json").read_text())["test/loss"]
@@ -96,12 +92,11 @@ def plain_process(args, k: int) -> dict:
 
 
 def whole_processes(args) -> None:
-    evaluation = evaluation_off()
     print(f"row 1, whole processes: python -m lightning_ae {' '.join(USER_RUN)} trainer.max_epochs={args.epochs} "
-          f"{evaluation}  vs  benchmarks/plain_vae.py", flush=True)
+          f"{EVALUATION_OFF}  vs  benchmarks/plain_vae.py", flush=True)
     fw, pl_ = [], []
     for k in range(args.pairs):
-        sides = [("framework", lambda: framework_process(args, k, evaluation)), ("plain", lambda: plain_process(args, k))]
+        sides = [("framework", lambda: framework_process(args, k)), ("plain", lambda: plain_process(args, k))]
         for name, run in sides if k % 2 == 0 else sides[::-1]:
             r = run()
             (fw if name == "framework" else pl_).append(r)

@@ -84,4 +84,8 @@ def stored_data_config(stored: dict, given: dict | DictConfig | None = None) -> 
         raise UserError("the checkpoint stores no data config; choose one with data=<name> "
                         f"({', '.join(config_options('data'))})")
     changes = {k: v for k, v in given.items() if v is not None}
+    if "path" in stored["data"] and "test_path" in changes:
+        # eval's data.path is the folder to score (it sets test_path, conf/eval.yaml); the training folder stays
+        # the checkpoint's, so the parts fitted on training images (PCA, probe, hashing database) never see it
+        changes.pop("path", None)
     return OmegaConf.merge(OmegaConf.create(stored["data"]), changes)

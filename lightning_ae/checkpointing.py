@@ -37,9 +37,10 @@ def _model_name(target: str) -> str:
 
 def check_checkpoint(path: Path, model_target: str | None = None) -> dict:
     """The loaded checkpoint; one-line errors for a corrupt or foreign file, or (given `model_target`) one
-    of another model than the configured one. Training's resume and the eval entry point both use it."""
+    of another model than the configured one. Training's resume and the eval entry point both use it.
+    Memory-mapped (as `check_shapes_match` reads it): a resume reads the weights once, in Lightning's restore."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as e:
         raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__}); "
                         "point ckpt_path at another .ckpt (nothing was changed)") from None

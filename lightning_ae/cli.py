@@ -1,10 +1,11 @@
 """Checks and launch-time adjustments that run before Hydra, so a typo gets one clear line.
 
 - `check_overrides`: `group=option` names an existing option (multirun lists too).
-- `check_values`: `key=value` names an existing key and keeps the type of its default; `trainer.<name>` is
-  checked against the trainer schema (every `pytorch_lightning.Trainer` argument, lightning_ae/schema.py),
-  with or without `+`. A misspelt key gets the nearest valid names. The composed config (experiment YAMLs
-  included) then passes `check_manual_optimization`.
+- `check_values`: `key=value` names an existing key and keeps the type of its default (a `trainer.<name>`:
+  a type Lightning's annotation admits); `trainer.<name>` is checked against the trainer schema (every
+  `pytorch_lightning.Trainer` argument, lightning_ae/schema.py), with or without `+`. A misspelt key gets
+  the nearest valid names. The composed config (experiment YAMLs included) then passes
+  `check_manual_optimization`.
 - `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
   the variants that step their optimizers themselves.
 - `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from lightning_ae import config_options
 from lightning_ae.errors import UserError
-from lightning_ae.schema import BUILT_ELSEWHERE, trainer_arguments
+from lightning_ae.schema import BUILT_ELSEWHERE, trainer_accepts, trainer_arguments
 
 GROUPS = ("model", "data", "trainer", "logger", "callbacks", "paths", "experiment", "optimizer",
           "scheduler", "hparams_search", "model/net")
@@ -120,7 +121,7 @@ def check_values(args: list[str]) -> None:
     declared = {"_target_", *trainer_arguments()}
     added = [str(k) for k in job.trainer if k not in declared]  # +trainer.<typo> composes; the schema refuses it
     if added:
-        raise UserError(_unknown_key(f"trainer.{added[0]}", base))
+        raise UserError(unknown_key(f"trainer.{added[0]}", base))
     check_manual_optimization(job)
     for arg in values:
         key, raw = _key_value(arg)
@@ -132,7 +133,9 @@ def check_values(args: list[str]) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         value = OverridesParser.create().parse_override(arg).value()
-        ok = (isinstance(value, bool) if isinstance(default, bool) else
+        parent, _, name = key.rpartition(".")
+        ok = (trainer_accepts(name, value) if parent == "trainer" else  # Lightning's types, not the default's
+              isinstance(value, bool) if isinstance(default, bool) else
               isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
               isinstance(value, (int, float)) and not isinstance(value, bool))
         if value is not None and not ok:
@@ -159,14 +162,14 @@ def check_manual_optimization(job) -> None:
 def _composition_message(e: Exception, base) -> str:
     text = str(e)
     if "Could not override '" in text:
-        return _unknown_key(text.split("Could not override '", 1)[1].split("'", 1)[0], base)
+        return unknown_key(text.split("Could not override '", 1)[1].split("'", 1)[0], base)
     if "An item is already at '" in text:
         key = text.split("An item is already at '", 1)[1].split("'", 1)[0]
         return f"{key} already exists: set it without the plus, {key}=..."
     return " ".join(text.split())
 
 
-def _unknown_key(key: str, base) -> str:
+def unknown_key(key: str, base) -> str:
     """One line for a key that `base` does not have: the nearest valid names (difflib), or all of them."""
     from omegaconf import OmegaConf
 
@@ -174,7 +177,8 @@ def _unknown_key(key: str, base) -> str:
     if parent == "trainer" and name in BUILT_ELSEWHERE:
         return f"trainer.{name} is not set through trainer.*: {BUILT_ELSEWHERE[name]}"
     node = OmegaConf.select(base, parent) if parent else base
-    valid = sorted(str(k) for k in node.keys() if not str(k).startswith("_")) if hasattr(node, "keys") else []
+    keys = node.keys() if hasattr(node, "keys") else []
+    valid = sorted(str(k) for k in keys if not str(k).startswith("_") and k != name)  # `name` itself, if +added
     close = difflib.get_close_matches(name, valid, n=3)
     where = f"{parent} " if parent else ""
     hint = f"did you mean {' or '.join(close)}?" if close else f"valid {where}options: {', '.join(valid)}"

@@ -70,16 +70,19 @@ class LogisticMixture:
         coeffs = torch.tanh(rest[:, :, 2 * C:])
         return logits, loc, log_s, coeffs
 
+    @staticmethod
+    def _channel_location(loc, coeffs, c: int, previous: list):
+        """Location of channel c: loc_c + Σ_{j<c} a_cj·x_j, a_cj = coeffs[c(c−1)/2 + j], given previous = [x_0 …
+        x_{c−1}]."""
+        m = loc[:, :, c]
+        for j, xj in enumerate(previous):
+            m = m + coeffs[:, :, c * (c - 1) // 2 + j] * xj
+        return m
+
     def _shift(self, loc, coeffs, x):
-        """Location of channel c plus Σ_{j<c} a_cj·x_j; x: [B, 1, C, H, W] in [−1, 1]."""
-        locs, k = [loc[:, :, 0]], 0
-        for c in range(1, self.C):
-            m = loc[:, :, c]
-            for j in range(c):
-                m = m + coeffs[:, :, k] * x[:, :, j]
-                k += 1
-            locs.append(m)
-        return torch.stack(locs, 2)
+        """Every channel's location given x: [B, 1, C, H, W] in [−1, 1]."""
+        channels = [x[:, :, j] for j in range(self.C)]
+        return torch.stack([self._channel_location(loc, coeffs, c, channels[:c]) for c in range(self.C)], 2)
 
     def to_unit(self, x):
         return 2.0 * (x.float() - self.lo) / (self.hi - self.lo) - 1.0
@@ -107,11 +110,8 @@ class LogisticMixture:
         loc_k = (loc * pick).sum(1, keepdim=True)
         coeffs_k = (coeffs * pick).sum(1, keepdim=True)
         xs = []
-        for c in range(self.C):  # channels in order, each shifted by the ones before (coefficient c(c−1)/2 + j)
-            m = loc_k[:, :, c]
-            for j in range(c):
-                m = m + coeffs_k[:, :, c * (c - 1) // 2 + j] * xs[j]
-            xs.append(m.clamp(-1.0, 1.0))
+        for c in range(self.C):  # channels in order, each shifted by the ones before
+            xs.append(self._channel_location(loc_k, coeffs_k, c, xs).clamp(-1.0, 1.0))
         x = torch.stack(xs, 2)
         return (x.squeeze(1) + 1.0) / 2.0 * (self.hi - self.lo) + self.lo
 

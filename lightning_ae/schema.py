@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ BUILT_ELSEWHERE = {"logger": "pick loggers with logger=csv|tensorboard|wandb|man
                    "plugins": "the app sets its own checkpoint plugin"}
 
 
-def trainer_arguments() -> dict[str, Any]:
-    """{name: default} of every keyword argument of `pytorch_lightning.Trainer` that `trainer.*` may set.
+@functools.cache
+def _trainer_signature() -> dict[str, tuple[Any, str]]:
+    """{name: (default, annotation as source text)} of every keyword argument of `pytorch_lightning.Trainer`
+    that `trainer.*` may set.
 
     Read from the installed Trainer's source, not by importing it: the configs load before Hydra sets up
     logging, and pytorch_lightning imported then attaches a stderr handler of its own to its logger.
@@ -28,8 +32,23 @@ def trainer_arguments() -> dict[str, Any]:
     source = Path(importlib.util.find_spec("pytorch_lightning").origin).parent / "trainer" / "trainer.py"
     trainer = next(n for n in ast.parse(source.read_text()).body if isinstance(n, ast.ClassDef) and n.name == "Trainer")
     init = next(n for n in trainer.body if isinstance(n, ast.FunctionDef) and n.name == "__init__").args
-    defaults = zip(init.kwonlyargs, init.kw_defaults)
-    return {a.arg: ast.literal_eval(d) for a, d in defaults if a.arg not in BUILT_ELSEWHERE}
+    return {a.arg: (ast.literal_eval(d), ast.unparse(a.annotation) if a.annotation else "")
+            for a, d in zip(init.kwonlyargs, init.kw_defaults) if a.arg not in BUILT_ELSEWHERE}
+
+
+def trainer_arguments() -> dict[str, Any]:
+    """{name: default} of every Trainer argument that `trainer.*` may set."""
+    return {name: default for name, (default, _) in _trainer_signature().items()}
+
+
+def trainer_accepts(name: str, value: Any) -> bool:
+    """Whether the Trainer's annotation of argument `name` admits a value of this (bool, int, float, str or list)
+    type: `trainer.devices=auto`, `trainer.fast_dev_run=3`, `trainer.deterministic=warn` do, `max_epochs=abc`
+    does not. An annotation that uses one of Lightning's type aliases (e.g. `_PRECISION_INPUT`) admits any."""
+    names = set(re.findall(r"[A-Za-z_]\w*", _trainer_signature()[name][1]))
+    kind = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}.get(type(value))
+    return (any(n.startswith("_") for n in names) or kind in names or kind == "int" and "float" in names
+            or kind is None)
 
 
 def _trainer_schema() -> type:

@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_ae.building import build, build_all, finish_wandb
-from lightning_ae.cli import check_overrides, check_values, torchrun_overrides
+from lightning_ae.cli import check_overrides, check_values, torchrun_overrides, unknown_key
 from lightning_ae.errors import Preempted, UserError, user_errors
 
 log = logging.getLogger("lightning_ae")
@@ -119,14 +119,10 @@ def scalars(metrics: dict) -> dict[str, float]:
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):
     """The Trainer from cfg.trainer, writing checkpoints atomically; an unknown option is one line."""
-    import inspect
-
-    import pytorch_lightning as pl
+    import torch
     from hydra.errors import InstantiationException
 
     from lightning_ae.checkpointing import AtomicCheckpointIO
-
-    import torch
 
     if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") in ("cpu", "auto") \
             and not torch.cuda.is_available():
@@ -138,10 +134,9 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):
                                        plugins=[AtomicCheckpointIO()])
     except InstantiationException as e:
         text = str(e.__cause__ or e)
-        if "unexpected keyword argument" in text:
+        if "unexpected keyword argument" in text:  # a +trainer.<typo> that no command-line check saw
             bad = text.split("unexpected keyword argument", 1)[1].strip(" '\"")
-            valid = ", ".join(p for p in inspect.signature(pl.Trainer).parameters if p != "self")
-            raise UserError(f"unknown trainer option '{bad}'; valid trainer options: {valid}") from None
+            raise UserError(unknown_key(f"trainer.{bad}", cfg)) from None
         raise UserError(f"cannot build the trainer from cfg.trainer: {' '.join(text.split())}") from None
 
 
@@ -154,17 +149,21 @@ def check_no_missing_values(cfg: DictConfig) -> None:
 
 
 def check_optimizers(cfg: DictConfig) -> None:
-    """Build each configured optimizer (`optimizer`, `model.*optimizer`) on a stand-in parameter, so that
-    values torch refuses (`optimizer.lr=-1`, betas outside [0, 1)) are one line naming the key."""
+    """Build each configured optimizer on a stand-in parameter: `optimizer`, and the extra optimizers of the
+    adversarial variants (`model.*_optimizer`: that optimizer with the arguments given there replaced, as
+    `ManualOptimization.follow_optimizer` builds them), so that values torch refuses (`optimizer.lr=-1`,
+    `model.critic_optimizer.lr=-1`, betas outside [0, 1)) are one line naming the key."""
     import torch
 
-    nodes = {"optimizer": cfg.get("optimizer")}
-    nodes |= {f"model.{k}": v for k, v in (cfg.get("model") or {}).items() if str(k).endswith("optimizer")}
-    for key, node in nodes.items():
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
+    main = cfg.get("optimizer")
+    if not isinstance(main, DictConfig) or "_target_" not in main:
+        return
+    optimizer = hydra.utils.instantiate(main)
+    nodes = {"optimizer": {}} | {f"model.{k}": v for k, v in (cfg.get("model") or {}).items()
+                                 if str(k).endswith("_optimizer") and isinstance(v, DictConfig)}
+    for key, replaced in nodes.items():
         try:
-            hydra.utils.instantiate(node)([torch.zeros(1, requires_grad=True)])
+            optimizer([torch.zeros(1, requires_grad=True)], **replaced)
         except ValueError as e:
             raise UserError(f"{key}: {e}; change {key}.* (see conf/optimizer/)") from None
 

@@ -167,3 +167,18 @@ def test_resume_applies_the_configured_optimizer_settings(scheduler, make_cfg, t
     group = _ckpt(tmp_path / "run")["optimizer_states"][0]["param_groups"][0]
     assert group["lr"] == pytest.approx(0.02 * (0.5**2 if scheduler == "step" else 1), rel=1e-12)
     assert tuple(group["betas"]) == (0.5, 0.9)
+
+
+def test_resume_applies_an_extra_optimizers_own_setting(make_cfg, tmp_path):
+    """VAE-GAN's decoder and discriminator optimizers follow `optimizer` with their own arguments replaced: on
+    `resume=auto model.discriminator_optimizer.lr=...` that one optimizer trains on at the new lr, the others
+    at optimizer.lr, each under its StepLR progress (2 epochs, step_size=1, gamma=0.5: lr * 0.5**2)."""
+    from tests.conftest import run_cfg
+
+    common = ["data.batch_size=64", "test=false", "evaluation.enabled=false", "logger=none", "resume=auto",
+              "scheduler=step", "scheduler.step_size=1", "optimizer.lr=0.001", "model.latent_dim=4"]
+    run_cfg(make_cfg("vaegan", "digits", [*common, "trainer.max_epochs=1"], fast=False))
+    run_cfg(make_cfg("vaegan", "digits", [*common, "trainer.max_epochs=2", "model.discriminator_optimizer.lr=0.02"],
+                     fast=False))
+    groups = [s["param_groups"][0] for s in _ckpt(tmp_path / "run")["optimizer_states"]]
+    assert [g["lr"] for g in groups] == pytest.approx([0.001 * 0.5**2, 0.001 * 0.5**2, 0.02 * 0.5**2], rel=1e-12)

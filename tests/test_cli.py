@@ -75,6 +75,25 @@ def test_automatic_optimization_option_from_an_experiment_yaml(clipped_acai_expe
         check_values([clipped_acai_experiment])
 
 
+@pytest.mark.parametrize("arg", ["trainer.devices=auto", "trainer.devices=[0]", "trainer.fast_dev_run=3",
+                                 "trainer.deterministic=warn", "trainer.overfit_batches=2"])
+def test_trainer_values_lightning_takes_pass_the_type_check(arg):
+    """A trainer option's type is Lightning's annotation (devices: list[int] | str | int), not the YAML default's."""
+    from lightning_ae.cli import check_values
+
+    check_values([arg])
+
+
+@pytest.mark.parametrize("arg, takes", [("trainer.max_epochs=abc", "an integer"),
+                                        ("trainer.enable_progress_bar=3", "true/false")])
+def test_trainer_values_lightning_refuses_are_one_line(arg, takes):
+    from lightning_ae.cli import check_values
+    from lightning_ae.errors import UserError
+
+    with pytest.raises(UserError, match=f"has the wrong type: {arg.split('=')[0]} takes {takes}"):
+        check_values([arg])
+
+
 def test_checks_leave_lightning_unimported(tmp_path):
     """Imported before Hydra sets up logging, Lightning would print to stderr through a handler of its own."""
     code = ("import sys; from lightning_ae.cli import check_overrides, check_values; "

@@ -42,7 +42,8 @@ def test_trainer_node_declares_every_trainer_argument(tmp_path):
 
 
 @pytest.mark.parametrize("arg", ["trainer.limit_train_batches=2", "+trainer.limit_train_batches=2"])
-def test_an_undeclared_yaml_key_reaches_the_trainer(arg, tmp_path):
+def test_a_schema_key_with_a_null_default_reaches_the_trainer_with_or_without_plus(arg, tmp_path):
+    """limit_train_batches is in the trainer schema (default None), so `+` is accepted but not needed."""
     cfg = compose_cfg([arg, "trainer.num_sanity_val_steps=0", "trainer.accelerator=cpu"], tmp_path)
     trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False, enable_model_summary=False)
     assert (trainer.limit_train_batches, trainer.num_sanity_val_steps, trainer.max_epochs) == (2, 0, 30)

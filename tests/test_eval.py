@@ -16,7 +16,7 @@ from lightning_ae.errors import UserError
 from tests.conftest import compose_cfg, run_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST_FIT = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+FAST_FIT = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
             "test=false", "logger=none"]
 NEEDS_CHECKPOINT = {"vqvae_prior": "vqvae"}  # model -> the variant whose checkpoint it is built on
 CORE = {"ae", "dae", "vae"}

@@ -51,6 +51,7 @@ def test_checkpoint_of_other_data_names_the_differing_shapes(finished_run, data_
     (["data=folder"], "data.path=..."),
     (["optimizer.lr=-1"], "optimizer"),
     (["model=vaegan", "model.discriminator_optimizer.betas=[0.5,2.0]"], "model.discriminator_optimizer"),
+    (["model=acai", "model.critic_optimizer.lr=-1"], "model.critic_optimizer: Invalid learning rate"),
 ])
 def test_bad_values_are_one_line_naming_the_key(args, named, tmp_path):
     assert named in one_error_line(run_cli(args, tmp_path))
@@ -75,7 +76,7 @@ def test_optuna_search_scores_a_quantity_beta_does_not_change(tmp_path):
     the training loss (recon + β·KL) is not; and the sweeper maximises it (it is the ELBO)."""
     import torch
 
-    from lightning_ae.train import build
+    from lightning_ae.building import build
     from tests.conftest import compose_cfg
 
     cfg = compose_cfg(["hparams_search=vae_optuna"], tmp_path)

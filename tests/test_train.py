@@ -58,7 +58,7 @@ def test_bf16_mixed_on_cpu(tmp_path):
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
-    from lightning_ae.evaluation.checkpoint import load_model
+    from lightning_ae.building import load_model
 
     res = run_cli(["model=ae", "trainer.precision=bf16-mixed", "trainer.max_epochs=1", *QUIET], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -136,3 +136,15 @@ def test_missing_resume_checkpoint_is_one_line(tmp_path):
     res = run_cli(["ckpt_path=nowhere.ckpt"], tmp_path)
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
         "error: ckpt_path=nowhere.ckpt does not exist; give the path of a .ckpt file to resume from"]
+
+
+def test_an_added_trainer_typo_outside_the_command_line_is_the_same_one_line(tmp_path):
+    """A config composed in code skips the command-line checks: building its trainer still names the option
+    and the nearest valid ones, as check_values does."""
+    from lightning_ae.errors import UserError
+    from lightning_ae.train import build_trainer
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["+trainer.max_epoch=3", "trainer.accelerator=cpu"], tmp_path)
+    with pytest.raises(UserError, match=r"^unknown trainer option 'max_epoch'; did you mean max_epochs or"):
+        build_trainer(cfg, [], [])

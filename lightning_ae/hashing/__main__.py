@@ -16,6 +16,7 @@ import torch
 
 from lightning_ae.errors import UserError, user_errors
 from lightning_ae.evaluation.calls import batched
+from lightning_ae.evaluation.splits import cap, training
 from lightning_ae.metrics.retrieval import retrieval_metrics
 
 from .baselines import lsh_codes, pca_sign_codes
@@ -47,9 +48,8 @@ def load(args):
         raise UserError(f"{args.ckpt} holds a {type(model).__name__}, which has no hash codes; "
                         "give the checkpoint of a model=hashing run")
     dm = build({"data": stored_data_config(ckpt["lightning_ae"]["config"], {"data_dir": args.data_dir})}, "data")
-    (tx, ty), (vx, vy), (qx, qy) = dm.tensors("train"), dm.tensors("val"), dm.tensors("test")
-    db_x, db_y = torch.cat([tx, vx])[: args.max_db], torch.cat([ty, vy])[: args.max_db]
-    qx, qy = qx[: args.max_queries], qy[: args.max_queries]
+    db_x, db_y = training(dm, args.max_db, with_val=True)
+    qx, qy = (cap(t, args.max_queries) for t in dm.tensors("test"))
     if (db_y < 0).any() or (qy < 0).any():
         raise UserError("retrieval metrics use class labels as relevance; this data has none")
     return model, db_x, db_y, qx, qy

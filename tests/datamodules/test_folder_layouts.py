@@ -93,3 +93,20 @@ def test_eval_data_path_scores_all_of_that_folder(tmp_path):
     dm = instantiate(stored_data_config(stored, cfg.data))
     dm.setup()
     assert set(split(dm, "test")) == test
+
+
+def test_eval_data_path_leaves_the_training_folder_to_the_fitted_parts(tmp_path):
+    """The parts fitted on training images (PCA, probe, hashing database) learn from the checkpoint's training
+    folder, not from the folder `lightning_ae.eval data.path=<folder>` scores."""
+    from hydra.utils import instantiate
+
+    from lightning_ae.building import stored_data_config
+    from tests.conftest import compose_cfg
+
+    train = write(tmp_path / "train", list(range(30)))
+    write(tmp_path / "test", list(range(100, 111)))
+    stored = {"data": {"_target_": "datamodules.FolderDataModule", "path": str(tmp_path / "train"), **SIZE}}
+    cfg = compose_cfg(["ckpt_path=x.ckpt", f"data.path={tmp_path / 'test'}"], tmp_path / "out", config_name="eval")
+    dm = instantiate(stored_data_config(stored, cfg.data))
+    dm.setup()
+    assert set(split(dm, "train")) | set(split(dm, "val")) == train

@@ -60,8 +60,8 @@ def test_command_line_builds_an_index_from_a_checkpoint_and_reports(make_cfg, da
     from lightning_ae.hashing import HashIndex
     from lightning_ae.hashing.__main__ import main
 
-    cfg = make_cfg("hashing", "mnist", ["trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-                                        "+trainer.limit_val_batches=1", "logger=none", "test=false"], fast=False)
+    cfg = make_cfg("hashing", "mnist", ["trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                                        "trainer.limit_val_batches=1", "logger=none", "test=false"], fast=False)
     run_cfg(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     out = main(["--ckpt", str(ckpt), "--data-dir", str(data_root), "--baseline", "both", "--k", "10",
@@ -75,8 +75,8 @@ def test_command_line_builds_an_index_from_a_checkpoint_and_reports(make_cfg, da
     assert json.loads((tmp_path / "r.json").read_text())["model"]["map"] == out["model"]["map"]
     assert len(HashIndex.load(tmp_path / "idx.npz")) == 96
     with pytest.raises(UserError):  # a checkpoint without hash codes
-        vq = make_cfg("vqvae", "mnist", ["trainer.max_epochs=1", "+trainer.limit_train_batches=1",
-                                         "+trainer.limit_val_batches=1", "logger=none", "test=false",
+        vq = make_cfg("vqvae", "mnist", ["trainer.max_epochs=1", "trainer.limit_train_batches=1",
+                                         "trainer.limit_val_batches=1", "logger=none", "test=false",
                                          "model.net.hidden=8", f"paths.output_dir={tmp_path / 'vq'}"], fast=False)
         run_cfg(vq)
         main(["--ckpt", str(tmp_path / "vq" / "checkpoints" / "last.ckpt"), "--data-dir", str(data_root)])

@@ -129,7 +129,7 @@ def test_training_loss_applies_warmup_balancing_and_spectral_terms(monkeypatch):
 def test_logged_kl_coefficient_follows_the_warmup_during_training(make_cfg):
     """6 steps, warm-up over half of them: β = clamp(t / 3, 0.01, 1) is what train/kl_coeff logs."""
     cfg = make_cfg("nvae_small", "digits", [
-        "trainer.max_epochs=1", "+trainer.limit_train_batches=6", "+trainer.limit_val_batches=1", "test=false",
+        "trainer.max_epochs=1", "trainer.limit_train_batches=6", "trainer.limit_val_batches=1", "test=false",
         "trainer.log_every_n_steps=1", "model.kl_warmup=0.5", "model.kl_constant=0", "model.kl_min=0.01",
         "callbacks.image_grids=null", "logger=csv"], fast=False)
     run_cfg(cfg)
@@ -216,7 +216,7 @@ def test_bad_hierarchy_is_a_user_error():
 
 
 def test_spectral_state_round_trips_through_a_checkpoint_and_resume(make_cfg):
-    fit = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1", "test=false",
+    fit = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "test=false",
            "callbacks.image_grids=null"]
     cfg = make_cfg("nvae_small", "digits", fit, fast=False)
     run_cfg(cfg)
@@ -270,8 +270,8 @@ def test_two_process_ddp(tmp_path):
     # torch's SyncBatchNorm needs CUDA: on CPU processes the BN statistics stay per process
     proc = run_cli(["model=nvae_small", "data=digits", "trainer=ddp", "trainer.accelerator=cpu",
                     "trainer.sync_batchnorm=false", "trainer.log_every_n_steps=1",
-                    "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-                    "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
+                    "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                    "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
                     "callbacks.image_grids=null", "logger=csv"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = only_run_dir(tmp_path)

@@ -224,7 +224,7 @@ def test_ddp_ranks_hold_the_same_codebook(tmp_path):
     args = ["model=vqvae", "data=digits", "data.batch_size=32", "model.num_codes=32", "model.latent_dim=8",
             "model.net.hidden=16", "model.net.res_hidden=8", "model.net.res_blocks=1", "model.dead_threshold=0.5",
             "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=1",
-            "+trainer.limit_train_batches=6", "+trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
+            "trainer.limit_train_batches=6", "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
             "trainer.enable_model_summary=false", "test=false", "logger=none", "callbacks=none",
             f"+callbacks.dump._target_={__name__}.DumpCodebook", f"+callbacks.dump.dirpath={dump}",
             f"hydra.run.dir={tmp_path / 'run'}"]

@@ -13,7 +13,7 @@ import torch
 
 from lightning_ae.errors import UserError
 from lightning_ae.nets.pixelcnn import PixelCNN
-from lightning_ae.train import build
+from lightning_ae.building import build
 from tests.conftest import run_cfg
 
 SMALL_VQ = ["model.num_codes=16", "model.latent_dim=8", "model.net.hidden=16", "model.net.res_hidden=8"]
@@ -35,8 +35,8 @@ def test_pixelcnn_is_causal_in_raster_order():
 
 @pytest.fixture
 def vqvae_ckpt(make_cfg, tmp_path) -> Path:
-    cfg = make_cfg("vqvae", "digits", SMALL_VQ + ["trainer.max_epochs=1", "+trainer.limit_train_batches=3",
-                                                  "+trainer.limit_val_batches=1", "logger=none", "test=false",
+    cfg = make_cfg("vqvae", "digits", SMALL_VQ + ["trainer.max_epochs=1", "trainer.limit_train_batches=3",
+                                                  "trainer.limit_val_batches=1", "logger=none", "test=false",
                                                   f"paths.output_dir={tmp_path / 'vq'}"], fast=False)
     run_cfg(cfg)
     return tmp_path / "vq" / "checkpoints" / "last.ckpt"
