@@ -24,7 +24,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ EVAL_NVAE = ["evaluation.is_samples=50", "evaluation.is_chunk=50", "evaluation.l
 ROWS_CPU += [
     Row("vae_equal_epochs", "the VAE that NVAE-small is compared with: same epochs, same scoring",
         "the one-layer VAE recipe (`vae_mnist`) stopped at NVAE-small's epoch budget",
-        ["experiment=vae_mnist", "trainer.max_epochs=2"], epochs=2, minutes=10,
+        ["experiment=vae_mnist"], epochs=2, minutes=10,
         headline=("likelihood/nll_is", "test IS-NLL (nats), K=50, first 1000 test images"), target=None,
         baselines={"vae row (100 epochs, K=1000, all images)": "vae:likelihood/nll_is"},
         curve=("val/loss", "validation −ELBO (nats)"), evaluation=EVAL_NVAE),
@@ -168,7 +168,12 @@ ROWS_CPU += [
                       ("lines/smoothness", "<", "ae_lines:lines/smoothness"),
                       ("lines/end_angle_error_deg", "<", 3.0)], compare_paths="ae_lines"),
 ]
-ROWS = {"cpu": ROWS_CPU}
+# The GPU budget: the rows whose CPU budget falls short of the paper, with the longer schedule that should close
+# the gap (not run yet: no GPU was lent when they were written). Same recipes, more epochs.
+GPU_EPOCHS = {"ae30": 300, "vaegan_vae": 200, "vaegan": 60, "alae": 50, "ae_lines": 50, "acai": 50, "nvae_small": 50,
+              "vae_equal_epochs": 50}
+ROWS_GPU = [replace(r, epochs=GPU_EPOCHS.get(r.name, r.epochs), minutes=60) for r in ROWS_CPU]
+ROWS = {"cpu": ROWS_CPU, "gpu": ROWS_GPU}
 
 
 # -- running rows ---------------------------------------------------------------------------------------
