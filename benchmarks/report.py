@@ -243,6 +243,15 @@ def train_row(row: Row, args, out: Path) -> dict:
             "fit_s": points[-1]["seconds"] if points else None, "curve": points}
 
 
+def trained_before(out: Path) -> dict:
+    """The facts of a run trained earlier (--eval-only): its checkpoint and learning curve."""
+    from benchmarks.curve import read
+
+    points = read(out / "curve.jsonl") if (out / "curve.jsonl").is_file() else []
+    return {"ckpt": str(out / "train" / "checkpoints" / "last.ckpt"), "curve": points,
+            "epochs": points[-1]["epoch"] if points else None, "fit_s": points[-1]["seconds"] if points else None}
+
+
 def evaluate_row(row: Row, out: Path, ckpt: str) -> dict:
     cmd = [sys.executable, "-m", "lightning_ae.eval", f"ckpt_path={ckpt}", *row.evaluation,
            f"hydra.run.dir={out / 'eval'}", "logger=csv"]
@@ -260,10 +269,10 @@ def run_row(row: Row, budget: str, args) -> dict:
     result = {"row": row.name, "budget": budget, "epochs_budget": row.epochs, "minutes_budget": row.minutes,
               "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),
               "threads": os.environ.get("OMP_NUM_THREADS", "all"), "minutes_cap": cap(row, args)}
-    trained = {"ckpt": str(out / "train" / "checkpoints" / "last.ckpt")} if args.eval_only else train_row(row, args, out)
+    trained = trained_before(out) if args.eval_only else train_row(row, args, out)
     result |= trained
-    if "status" in trained:
-        return result
+    if "status" in trained or not Path(trained["ckpt"]).is_file():
+        return result | {"status": trained.get("status", "no checkpoint to evaluate")}
     evaluated = evaluate_row(row, out, trained["ckpt"])
     result |= evaluated
     if "status" not in evaluated:
