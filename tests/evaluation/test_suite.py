@@ -1,6 +1,7 @@
 """The suite runs the registered parts that apply to a model (declared abilities), with small fake models."""
 from __future__ import annotations
 
+import math
 import sys
 import types
 
@@ -126,12 +127,15 @@ def test_lines_data_gets_the_interpolation_metrics(monkeypatch):
         return torch.zeros(pairs, steps, 1, 32, 32)
 
     fake = types.SimpleNamespace(interpolation_paths=interpolation_paths,
-                                 lines_metrics=lambda paths: {"mean_distance": 0.0, "smoothness": 0.0})
+                                 lines_metrics=lambda paths: {"mean_distance": 0.0, "smoothness": 0.0},
+                                 interpolation_pairs=lambda x, pairs: (x[:pairs], x[pairs:2 * pairs]),
+                                 end_angle_errors=lambda paths, a, b: torch.full((len(paths),), math.pi / 2))
     monkeypatch.setitem(sys.modules, "lightning_ae.metrics.lines", fake)
     lines = LinesDataModule(train_size=64, test_size=32, channels=1, height=32, width=32, num_classes=16,
                             value_range=(-1.0, 1.0), val_size=16)
     m = evaluate(FakeAE(shape=(1, 32, 32)), lines, fast(), device="cpu")
     assert calls["paths"] == (16, 16) and m["lines/mean_distance"] == 0.0 and "lines/smoothness" in m
+    assert m["lines/end_angle_error_deg"] == pytest.approx(90.0)  # the median error (float32 π/2), in degrees
 
 
 def test_a_new_part_is_one_module_and_one_config_line_run_in_config_order(monkeypatch, digits, caplog):
