@@ -55,6 +55,7 @@ class Row:
     crossing: str | None = None     # a baseline label: report when the learning curve first went below it
     compare_samples: dict[str, str] = field(default_factory=dict)  # label -> row: samples side by side
     compare_paths: str | None = None  # a row whose interpolation paths are drawn under this row's (lines)
+    needs: str | None = None        # a row whose checkpoint this one builds on (passed as model.vqvae_ckpt)
 
 
 EVAL_FULL_LIKELIHOOD = ["evaluation.is_samples=1000", "evaluation.is_chunk=100", "evaluation.fid.num_samples=10000"]
@@ -100,6 +101,11 @@ ROWS_CPU += [
         baselines={"PCA with 64 components (MSE/var)": "baseline_pca/nmse"},
         curve=("val/recon", "validation MSE / data variance"),
         extra_checks=[("vq/perplexity", ">=", 100)]),
+    Row("vqvae_prior", "van den Oord et al. 2017, §3.2: a PixelCNN prior over the codes makes the VQ-VAE generative",
+        "samples of a PixelCNN prior over the vqvae row's 7×7 codes, decoded, scored by FID (classifier) and shown",
+        ["experiment=vqvae_prior_mnist"], epochs=5, minutes=20, needs="vqvae",
+        headline=("fid/classifier", "sample FID (classifier features)"), target=None,
+        baselines={"VAE baseline (vaegan_vae row)": "vaegan_vae:fid/classifier"}),
     Row("hashing", "Salakhutdinov & Hinton 2009: learned binary codes retrieve better than PCA-sign and LSH",
         "32-bit codes: mAP and precision within Hamming radius 2 ≥ 1.5× PCA-sign and ≥ LSH",
         ["experiment=hashing_mnist"], epochs=20, minutes=10,
@@ -226,7 +232,8 @@ def train_row(row: Row, args, out: Path) -> dict:
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
     curve.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "lightning_ae", *row.train, f"paths.data_dir={args.data_dir}",
+    base = [f"model.vqvae_ckpt={load_results()[row.needs]['ckpt']}"] if row.needs else []
+    cmd = [sys.executable, "-m", "lightning_ae", *row.train, *base, f"paths.data_dir={args.data_dir}",
            f"hydra.run.dir={out / 'train'}", "test=false", "logger=csv", f"trainer.max_epochs={row.epochs}",
            max_time(cap(row, args)), "trainer.enable_progress_bar=false", "seed=0",
            "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
