@@ -126,15 +126,15 @@ def hashing_loss(m, c, total):
 
 
 def vqvae_loss(m, c, total):
-    """recon = MSE / Var[x of the first batch], + codebook (0 with EMA) + β·commitment; the quantiser module
-    (nearest code, EMA, restarts, straight-through) is the net's."""
+    """recon = MSE of the linear decoder output / Var[x of the first batch], + codebook (0 with EMA) +
+    β·commitment; the quantiser module (nearest code, EMA, restarts, straight-through) is the net's."""
     variance = None
 
     def step(x, y):
         nonlocal variance
         variance = x.var() if variance is None else variance
         q = m.quantizer(m.encoder(x))
-        recon = (torch.sigmoid(m.decoder(q["z_q"])) - x).pow(2).mean() / variance
+        recon = (m.decoder(q["z_q"]) - x).pow(2).mean() / variance
         return recon + q["codebook"].mean() + c.beta * q["commitment"].mean()
 
     return step
