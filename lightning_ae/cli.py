@@ -21,7 +21,7 @@ from lightning_ae.errors import UserError
 from lightning_ae.schema import BUILT_ELSEWHERE, trainer_accepts, trainer_arguments
 
 GROUPS = ("model", "data", "trainer", "logger", "callbacks", "paths", "experiment", "optimizer",
-          "scheduler", "hparams_search", "model/net")
+          "scheduler", "hparams_search", "model/net", "evaluation")
 
 
 def _values(raw: str) -> list[str]:

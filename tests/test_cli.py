@@ -159,3 +159,7 @@ def test_foreign_checkpoint(tmp_path):
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {}}, other)
     one_line_error(run_cli([f"ckpt_path={other}"], tmp_path), "not a lightning_ae checkpoint")
+
+
+def test_unknown_evaluation_option_in_training_lists_the_valid_ones(tmp_path):
+    one_line_error(run_cli(["evaluation=fsat"], tmp_path), "unknown evaluation 'fsat'", "fast")
