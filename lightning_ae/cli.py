@@ -127,7 +127,7 @@ def check_values(args: list[str]) -> None:
         key, raw = _key_value(arg)
         if arg.startswith(("+", "~")) or "${" in raw:
             continue
-        default = OmegaConf.select(base, key, throw_on_missing=False)
+        default = OmegaConf.select(base, key, throw_on_missing=False, throw_on_resolution_failure=False)
         if not isinstance(default, (bool, int, float)) or default is None:
             continue
         from hydra.core.override_parser.overrides_parser import OverridesParser

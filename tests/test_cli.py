@@ -84,6 +84,14 @@ def test_trainer_values_lightning_takes_pass_the_type_check(arg):
     check_values([arg])
 
 
+def test_keys_whose_default_is_a_hydra_interpolation_pass_the_check(tmp_path):
+    """paths.output_dir defaults to ${hydra:runtime.output_dir}, which only resolves inside a running job: the
+    check of the command line must not resolve it (it used to raise a bare InterpolationResolutionError)."""
+    from lightning_ae.cli import check_values
+
+    check_values([f"paths.output_dir={tmp_path}", "trainer.max_epochs=1"])
+
+
 @pytest.mark.parametrize("arg, takes", [("trainer.max_epochs=abc", "an integer"),
                                         ("trainer.enable_progress_bar=3", "true/false")])
 def test_trainer_values_lightning_refuses_are_one_line(arg, takes):
