@@ -201,6 +201,11 @@ class InMemoryDataModule(pl.LightningDataModule):
             x = x * (hi - lo) + lo
         return x
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        """Our batches are an (images, labels) pair: move the two tensors (labels may be None) directly.
+        Lightning's default walks any collection, about 0.1 ms a step of host time."""
+        return tuple(t if t is None else t.to(device, non_blocking=True) for t in batch)
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
         train = self.trainer is not None and self.trainer.training

@@ -23,19 +23,18 @@ class FiniteLoss(pl.Callback):
     """
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        terms = {f"train/{k}": v for k, v in getattr(pl_module, "last_train_terms", {}).items()}
-        if not terms:
+        logged = getattr(pl_module, "step_values", None)  # {names: values} of this batch's log_train calls
+        if not logged:
             return
-        bad = ~torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in terms.values()]))
+        bad = not all(bool(torch.isfinite(values).all()) for values in logged.values())
         if trainer.world_size > 1:
-            bad_anywhere = trainer.strategy.reduce_boolean_decision(bool(bad.any()), all=False)
-        else:
-            bad_anywhere = bool(bad.any())
-        if not bad_anywhere:
+            bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if not bad:
             return
+        terms = [(f"train/{k}", float(v)) for names, values in logged.items() for k, v in zip(names, values)]
         # the total is non-finite whenever a term is: name the term that went first
-        ordered = sorted(terms.items(), key=lambda kv: kv[0] == "train/loss")
-        name, value = next(((k, float(v)) for k, v in ordered if not math.isfinite(float(v))),
+        ordered = sorted(terms, key=lambda kv: kv[0] == "train/loss")
+        name, value = next(((k, v) for k, v in ordered if not math.isfinite(v)),
                            ("a loss term on another rank", float("nan")))
         last = last_checkpoint(trainer)
         kept = f"; last good checkpoint: {last}" if last else ""
