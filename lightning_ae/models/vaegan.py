@@ -10,7 +10,14 @@ decoder doubles as the GAN generator. With z ~ q(z|x) = N(μ, σ²), x̃ = Dec(z
 Training (manual optimization, three optimizers, Algorithm 1), one batch:
   1. encoder       on L_prior + L_llike
   2. decoder       on γ·L_llike + (the GAN's generator loss: D should call x̃ and x_p real)
-  3. discriminator on −L_GAN as binary cross-entropy: x real, x̃ and x_p fake
+  3. discriminator on −L_GAN as binary cross-entropy: x real, x̃ and x_p fake (real and generated images
+     weighted ½ each, the official code's real_vs_gen_weight = 0.5)
+Equilibrium (the official code's margin training, not in the paper's text): from this batch's discriminator
+costs before any update, real = BCE(D(x), 1) and fake = BCE(D(x̃ and x_p), 0), the discriminator skips its step
+while either is below `equilibrium − margin` (it is winning) and the decoder skips its step while either is above
+`equilibrium + margin` (the discriminator is losing, so its features and verdicts carry no signal); if both would
+skip, both step. equilibrium 0.68 ≈ ln 2, the cost of a discriminator that cannot tell; margin 0.4. Without it
+the MLP discriminator on MNIST wins outright within an epoch (cost 1e-5) and the decoder never recovers.
 The paper writes the decoder's GAN part as −L_GAN; we use the usual non-saturating form
 (−log D(x̃) − log D(x_p)), which has the same fixed point and does not stall early. γ = `gamma` weighs
 reconstruction against fooling the discriminator. All three blocks use the batch's one forward pass
@@ -19,7 +26,8 @@ each is zero_grad → manual_backward → step under `toggled_optimizer`.
 
 `trainer.global_step` counts optimizer steps: 3 per batch, so `trainer.max_steps=3000` trains 1000 batches.
 
-Logged: train/prior, train/llike, train/encoder, train/decoder_gan, train/decoder, train/discriminator.
+Logged: train/prior, train/llike, train/encoder, train/decoder_gan, train/decoder, train/discriminator, and
+train/decoder_steps, train/discriminator_steps (1 when that side stepped; their epoch means are the shares).
 val/test: loss = pixel reconstruction NLL of Dec(μ) under the data likelihood (stable across epochs, unlike
 the feature-space terms, which move with the discriminator), kl, llike, discriminator.
 """
@@ -44,19 +52,22 @@ class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
     loss_terms = ("loss", "kl", "llike", "discriminator")
     can_sample = True
 
-    def __init__(self, net, gamma: float = 1.0, disc_features: int = 256, decoder_optimizer: dict | None = None,
+    def __init__(self, net, gamma: float = 1.0, prior_weight: float = 1.0, disc_features: int = 256,
+                 disc_feature_layer: int | None = None, equilibrium: float = 0.68,
+                 margin: float | None = 0.4, decoder_optimizer: dict | None = None,
                  discriminator_optimizer: dict | None = None, decoder_scheduler=None,
                  discriminator_scheduler=None, grad_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.automatic_optimization = False
-        self.gamma, self.grad_clip = gamma, grad_clip
+        self.gamma, self.prior_weight, self.grad_clip = gamma, prior_weight, grad_clip
+        self.equilibrium, self.margin = equilibrium, margin
         self.factories = [self.optimizer_factory, self.follow_optimizer(decoder_optimizer),
                           self.follow_optimizer(discriminator_optimizer)]
         self.scheduler_factories = [self.scheduler_factory, *(s if callable(s) else None
                                                      for s in (decoder_scheduler, discriminator_scheduler))]
         self.encoder = net.encoder(self.shape, 2 * self.latent_dim)
         self.decoder = net.decoder(self.latent_dim, self.shape)
-        self.discriminator = Discriminator(net, self.shape, disc_features)
+        self.discriminator = Discriminator(net, self.shape, disc_features, feature_layer=disc_feature_layer)
 
     @staticmethod
     def llike(f_real, f_fake):
@@ -71,34 +82,54 @@ class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
         with self.toggled_optimizer(opt_enc):  # 1. encoder on L_prior + L_llike
             mu, logvar = self.posterior(x)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-            f_real = self.discriminator(x)[1].detach()
+            logit_real, f_real = (t.detach() for t in self.discriminator(x))
             prior = self.kl(mu, logvar).mean()
             llike = self.llike(f_real, self.discriminator(self.decode(z))[1])
             opt_enc.zero_grad()
-            self.manual_backward(prior + llike)
+            self.manual_backward(self.prior_weight * prior + llike)
             opt_enc.step()
 
         with self.toggled_optimizer(opt_dec):  # 2. decoder on γ·L_llike + generator loss
             x_tilde, x_p = self.decode(z.detach()), self.decode(z_p)
-            logit_tilde, f_tilde = self.discriminator(x_tilde)
-            decoder_gan = _bce(logit_tilde, 1.0) + _bce(self.discriminator(x_p)[0], 1.0)
+            (logit_tilde, f_tilde), logit_p = self.discriminator(x_tilde), self.discriminator(x_p)[0]
+            decoder_gan = _bce(logit_tilde, 1.0) + _bce(logit_p, 1.0)
             decoder_loss = self.gamma * self.llike(f_real, f_tilde) + decoder_gan
-            opt_dec.zero_grad()
-            self.manual_backward(decoder_loss)
-            opt_dec.step()
+            real_cost = _bce(logit_real, 1.0)  # the discriminator's costs at its current weights
+            fake_cost = 0.5 * (_bce(logit_tilde.detach(), 0.0) + _bce(logit_p.detach(), 0.0))
+            costs = torch.stack([real_cost, fake_cost])
+            if self.trainer.world_size > 1:  # one decision on every rank, or DDP's ranks would step different nets
+                costs = self.trainer.strategy.reduce(costs, reduce_op="mean")
+            step_decoder, step_discriminator = self.balance(*costs.tolist())
+            if step_decoder:
+                opt_dec.zero_grad()
+                self.manual_backward(decoder_loss)
+                opt_dec.step()
 
-        with self.toggled_optimizer(opt_dis):  # 3. discriminator on L_GAN: x real; x̃, x_p fake
-            disc_loss = self.discriminator_loss(x, x_tilde.detach(), x_p.detach())
-            opt_dis.zero_grad()
-            self.manual_backward(disc_loss)
-            opt_dis.step()
+        if step_discriminator:
+            with self.toggled_optimizer(opt_dis):  # 3. discriminator on L_GAN: x real; x̃, x_p fake
+                disc_loss = self.discriminator_loss(x, x_tilde.detach(), x_p.detach())
+                opt_dis.zero_grad()
+                self.manual_backward(disc_loss)
+                opt_dis.step()
+        else:
+            disc_loss = real_cost + fake_cost  # = discriminator_loss(x, x̃, x_p) at these weights
 
-        self.log_train({"prior": prior, "llike": llike, "encoder": prior + llike, "decoder_gan": decoder_gan,
-                        "decoder": decoder_loss, "discriminator": disc_loss}, len(x))
+        self.log_train({"prior": prior, "llike": llike, "encoder": self.prior_weight * prior + llike, "decoder_gan": decoder_gan,
+                        "decoder": decoder_loss, "discriminator": disc_loss,
+                        "decoder_steps": x.new_tensor(float(step_decoder)),
+                        "discriminator_steps": x.new_tensor(float(step_discriminator))}, len(x))
+
+    def balance(self, real: float, fake: float) -> tuple[bool, bool]:
+        """(step the decoder, step the discriminator) under the equilibrium rule above; both without a margin."""
+        if self.margin is None:
+            return True, True
+        step_discriminator = min(real, fake) >= self.equilibrium - self.margin
+        step_decoder = max(real, fake) <= self.equilibrium + self.margin
+        return (step_decoder, step_discriminator) if step_decoder or step_discriminator else (True, True)
 
     def discriminator_loss(self, x, x_tilde, x_p):
-        return (_bce(self.discriminator(x)[0], 1.0) + _bce(self.discriminator(x_tilde)[0], 0.0)
-                + _bce(self.discriminator(x_p)[0], 0.0))
+        return (_bce(self.discriminator(x)[0], 1.0)
+                + 0.5 * (_bce(self.discriminator(x_tilde)[0], 0.0) + _bce(self.discriminator(x_p)[0], 0.0)))
 
     def loss(self, batch):
         x, _ = batch

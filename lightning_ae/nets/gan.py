@@ -14,21 +14,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import activation
+from .layers import ACTIVATION_TYPES, activation
 
 
 class Discriminator(nn.Module):
-    """Image → (logit [B], features [B, F]). The features are the hidden layer l whose activations VAE-GAN's
-    L_llike compares: the spec encoder's output after the activation; the logit is a linear read-out of them."""
+    """Image → (logit [B], features [B, ...]). The features are the hidden layer l whose activations VAE-GAN's
+    L_llike compares. By default that is the spec encoder's output after the activation, with the logit a linear
+    read-out of it. `feature_layer=k` takes them after the k-th activation of the encoder instead (the paper's
+    l is an inner conv layer, §2.2, whose activations keep the image's layout): the layers up to it are
+    `features`, the rest of the encoder with the read-out is `head`."""
 
-    def __init__(self, spec, shape, features: int = 256, act: str = "leaky_relu"):
+    def __init__(self, spec, shape, features: int = 256, act: str = "leaky_relu", feature_layer: int | None = None):
         super().__init__()
-        self.features = nn.Sequential(spec.encoder(shape, features), activation(act))
-        self.head = nn.Linear(features, 1)
+        body = [*spec.encoder(shape, features), activation(act)]
+        cut = len(body)
+        if feature_layer is not None:
+            acts = [i for i, m in enumerate(body[:-1]) if isinstance(m, ACTIVATION_TYPES)]
+            if not 1 <= feature_layer <= len(acts):
+                raise ValueError(f"model.disc_feature_layer must be between 1 and {len(acts)} for this net, "
+                                 f"got {feature_layer}")
+            cut = acts[feature_layer - 1] + 1
+        self.features = nn.Sequential(*body[:cut])
+        self.head = nn.Sequential(*body[cut:], nn.Linear(features, 1), nn.Flatten(0))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
-        return self.head(f).squeeze(1), f
+        return self.head(f), f.flatten(1)
 
 
 class Critic(nn.Module):

@@ -14,6 +14,10 @@ _ACTIVATIONS = {
 }
 
 
+#: the module types `activation` builds (to find a network's activation layers)
+ACTIVATION_TYPES = tuple({type(make(False)) for make in _ACTIVATIONS.values()})
+
+
 def activation(name: str, inplace: bool = True) -> nn.Module:
     """The named activation; `inplace=False` where its input is still needed (a residual block's skip path)."""
     try:

@@ -42,3 +42,23 @@ def test_mlp_builder_puts_the_activation_between_layers_only():
     assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Linear"]
     x = torch.randn(4, 3)
     assert torch.equal(net(x), net[2](torch.relu(net[0](x))))
+
+
+def test_discriminator_features_at_an_inner_layer():
+    """feature_layer=1: VAE-GAN's L_llike compares the first hidden layer's activations; the logit still runs
+    through every layer, so it equals the default discriminator's with the same weights."""
+    from lightning_ae.nets.gan import Discriminator
+    from lightning_ae.nets.mlp import MLP
+
+    torch.manual_seed(0)
+    inner = Discriminator(MLP([12, 10]), (1, 4, 4), features=6, feature_layer=1)
+    last = Discriminator(MLP([12, 10]), (1, 4, 4), features=6)
+    last.load_state_dict({k: v for k, v in zip(last.state_dict(), inner.state_dict().values())})
+    x = torch.rand(5, 1, 4, 4)
+    first = inner.features[1]  # Flatten, Linear(16, 12), ReLU
+    logit, f = inner(x)
+    torch.testing.assert_close(f, torch.relu(first(x.flatten(1))))
+    torch.testing.assert_close(logit, last(x)[0])
+    assert last(x)[1].shape == (5, 6)
+    with pytest.raises(ValueError, match="between 1 and 2"):
+        Discriminator(MLP([12, 10]), (1, 4, 4), features=6, feature_layer=3)
