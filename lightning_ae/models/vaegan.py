@@ -8,7 +8,7 @@ decoder doubles as the GAN generator. With z ~ q(z|x) = N(μ, σ²), x̃ = Dec(z
     L_GAN   = log D(x) + log(1 − D(x_p)) + log(1 − D(x̃))                           (eq. 9, prior samples too)
 
 Training (manual optimization, three optimizers, Algorithm 1), one batch:
-  1. encoder       on L_prior + L_llike
+  1. encoder       on prior_weight·L_prior + L_llike (prior_weight = 1: the paper; the official code's kld_weight)
   2. decoder       on γ·L_llike + (the GAN's generator loss: D should call x̃ and x_p real)
   3. discriminator on −L_GAN as binary cross-entropy: x real, x̃ and x_p fake (real and generated images
      weighted ½ each, the official code's real_vs_gen_weight = 0.5)
@@ -24,7 +24,8 @@ reconstruction against fooling the discriminator. All three blocks use the batch
 (each network is updated only by its own block, so later blocks see the earlier weights, as in Algorithm 1);
 each is zero_grad → manual_backward → step under `toggled_optimizer`.
 
-`trainer.global_step` counts optimizer steps: 3 per batch, so `trainer.max_steps=3000` trains 1000 batches.
+`trainer.global_step` counts optimizer steps: up to 3 per batch (fewer while the equilibrium rule pauses a side),
+so set the budget with `trainer.max_epochs`.
 
 Logged: train/prior, train/llike, train/encoder, train/decoder_gan, train/decoder, train/discriminator, and
 train/decoder_steps, train/discriminator_steps (1 when that side stepped; their epoch means are the shares).
