@@ -56,18 +56,24 @@ def curve(row, result: dict, results: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot([p["seconds"] / 60 for p in pts], [p[key] for p in pts], marker=".", label=label)
     m = result.get("metrics") or {}
+    # baselines and the final headline in the headline's units: on the curve's axis where it is in those units,
+    # else on a right-hand axis of their own (FID beside a validation loss would otherwise share a scale)
+    right = ax if row.curve_in_headline_units else ax.twinx()
     for i, (name, ref) in enumerate(row.baselines.items()):
         value = resolve(ref, m, results)
         if value is not None:
-            ax.axhline(value, ls="--", color=f"C{i + 1}", label=f"{name}: {value:.4g}")
+            right.axhline(value, ls="--", color=f"C{i + 1}", label=f"{name}: {value:.4g}")
     final = m.get(row.headline[0])
     if final is not None and pts:
-        ax.plot([pts[-1]["seconds"] / 60], [final], "k*", ms=10, label=f"{row.headline[1]}: {final:.4g}")
+        right.plot([pts[-1]["seconds"] / 60], [final], "k*", ms=10, label=f"{row.headline[1]}: {final:.4g}")
     ax.set_xlabel("minutes of fit (validation included)")
     ax.set_ylabel(label)
+    if right is not ax:
+        right.set_ylabel(f"{row.headline[1]} (right axis)", fontsize=8)
     ax.set_title(f"{row.name}: {result.get('machine', '')}, {result.get('date', '')}", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles = [h for a in dict.fromkeys([ax, right]) for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles=handles, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

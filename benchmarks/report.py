@@ -50,6 +50,7 @@ class Row:
     baselines: dict[str, float | str] = field(default_factory=dict)  # label -> number or metric key / row:key
     curve: tuple[str, str] = ("val/loss", "validation loss")         # (curve key, label)
     curve_sse: bool = False         # record the Hinton-2006 SSE on the validation split during training
+    curve_in_headline_units: bool = False  # the curve shares an axis with the headline; else a right-hand axis
     evaluation: list[str] = field(default_factory=list)
     extra_checks: list[tuple[str, str, float | str]] = field(default_factory=list)  # (key, op, value)
     crossing: str | None = None     # a baseline label: report when the learning curve first went below it
@@ -66,13 +67,14 @@ ROWS_CPU = [
         ["experiment=hinton2006"], epochs=60, minutes=30,
         headline=("recon/sse", "test SSE / image"), target=("<=", 3.00),
         baselines={"PCA-30 (this evaluation)": "baseline_pca/sse", "paper (RBM pre-training)": 3.00},
-        curve=("val/sse", "validation SSE / image"), curve_sse=True, crossing="PCA-30 (this evaluation)"),
+        curve=("val/sse", "validation SSE / image"), curve_sse=True, curve_in_headline_units=True,
+        crossing="PCA-30 (this evaluation)"),
     Row("vae", "IWAE paper, 1-layer VAE: 86.76 nats (K=5000); pythae VAE 89.78",
         "a one-stochastic-layer MLP VAE on dynamically binarised MNIST reaches ≤ 89 nats (IS-NLL, K=1000, all 10k test images)",
         ["experiment=vae_mnist"], epochs=100, minutes=30,
         headline=("likelihood/nll_is", "test IS-NLL (nats)"), target=("<=", 89.0),
         baselines={"pythae VAE": 89.78, "IWAE paper VAE": 86.76},
-        curve=("val/loss", "validation −ELBO (nats)"), evaluation=EVAL_FULL_LIKELIHOOD),
+        curve=("val/loss", "validation −ELBO (nats)"), curve_in_headline_units=True, evaluation=EVAL_FULL_LIKELIHOOD),
 ]
 # What the denoising and inpainting rows share: the output must beat the classical baseline on the same images.
 RESTORATION = dict(headline=("denoise/psnr_output", "test PSNR of the output (dB)"), target=(">", "denoise/psnr_filter"))
@@ -102,7 +104,7 @@ ROWS_CPU += [
         ["experiment=vqvae_mnist"], epochs=4, minutes=20,
         headline=("recon/nmse", "test MSE / data variance"), target=("<=", 0.05),
         baselines={"PCA with 64 components (MSE/var)": "baseline_pca/nmse"},
-        curve=("val/recon", "validation MSE / data variance"),
+        curve=("val/recon", "validation MSE / data variance"), curve_in_headline_units=True,
         extra_checks=[("vq/perplexity", ">=", 100)]),
     Row("vqvae_prior", "van den Oord et al. 2017, §3.2: a PixelCNN prior over the codes makes the VQ-VAE generative",
         "samples of a PixelCNN prior over the vqvae row's 7×7 codes, decoded, scored by FID (classifier) and shown",
@@ -129,7 +131,7 @@ ROWS_CPU += [
         ["experiment=vae_mnist"], epochs=2, minutes=10,
         headline=("likelihood/nll_is", "test IS-NLL (nats), K=50, first 1000 test images"), target=None,
         baselines={"vae row (100 epochs, K=1000, all images)": "vae:likelihood/nll_is"},
-        curve=("val/loss", "validation −ELBO (nats)"), evaluation=EVAL_NVAE),
+        curve=("val/loss", "validation −ELBO (nats)"), curve_in_headline_units=True, evaluation=EVAL_NVAE),
     Row("nvae_small", "Vahdat & Kautz 2020: a deep hierarchy beats a one-layer VAE (NVAE 78.01 nats on MNIST after "
         "400 epochs on 2 GPUs)",
         "NVAE-small's IS-NLL is below the one-layer VAE's at equal epochs (same binarisation, K and test images)",
@@ -138,7 +140,7 @@ ROWS_CPU += [
         target=("<", "vae_equal_epochs:likelihood/nll_is"),
         baselines={"VAE at equal epochs": "vae_equal_epochs:likelihood/nll_is",
                    "VAE row (100 epochs)": "vae:likelihood/nll_is"},
-        curve=("val/loss", "validation −ELBO (nats)"), evaluation=EVAL_NVAE),
+        curve=("val/loss", "validation −ELBO (nats)"), curve_in_headline_units=True, evaluation=EVAL_NVAE),
 ]
 # Issue #12's rows. Each baseline row runs before the row that compares with it (the verdict reads its metrics).
 ROWS_CPU += [
