@@ -109,7 +109,7 @@ def test_paper_defaults_stay_overridable(tmp_path):
 
 
 def test_acai_recipe_sets_the_paper_lr(tmp_path):
-    cfg = compose_cfg(["experiment=acai_lines"], tmp_path)
+    cfg = compose_cfg(["experiment=acai_lines_paper"], tmp_path)
     assert (cfg.optimizer.lr, cfg.model.critic_optimizer.lr) == (1e-4, 1e-4)
 
 

@@ -10,6 +10,7 @@ import hydra
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 
 from lightning_ae.errors import UserError
 from lightning_ae.nets.acai import ACAINet
@@ -74,8 +75,17 @@ def test_other_models_use_the_acai_net(make_cfg):
     assert math.isfinite(json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/loss"])
 
 
+@pytest.mark.parametrize("acai, ae", [("acai_lines", "ae_lines"), ("acai_lines_paper", "ae_lines_paper")])
+def test_the_lines_baseline_has_acais_net_data_optimizer_and_epochs(acai, ae, tmp_path):
+    """The claim is ACAI against an AE with the same net and the same batches: only the critic differs."""
+    a, b = (compose_cfg([f"experiment={e}"], tmp_path / e) for e in (acai, ae))
+    assert a.model._target_.endswith("ACAI") and b.model._target_.endswith(".AE")
+    for key in ("data", "optimizer", "model.net", "model.latent_dim", "trainer.max_epochs"):
+        assert OmegaConf.select(a, key) == OmegaConf.select(b, key), key
+
+
 def test_lines_experiment(make_cfg, tmp_path):
-    recipe = compose_cfg(["experiment=acai_lines"], tmp_path / "recipe")
+    recipe = compose_cfg(["experiment=acai_lines_paper"], tmp_path / "recipe")
     assert recipe.data._target_.endswith("LinesDataModule") and recipe.model._target_.endswith("ACAI")
     assert (recipe.model.lam, recipe.model.gamma, recipe.data.batch_size) == (0.5, 0.2, 64)
     assert recipe.optimizer.lr == recipe.model.critic_optimizer.lr == 1e-4
