@@ -65,16 +65,20 @@ def vaegan_step(m, opts, x):
     mu, logvar = m.encoder(x).chunk(2, dim=1)
     logvar = logvar.clamp(-30.0, 20.0)
     z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-    f_real = m.discriminator(x)[1].detach()
+    l_real, f_real = (t.detach() for t in m.discriminator(x))
     prior = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
-    step(opts[0], prior + 0.5 * (f_real - m.discriminator(m.decode(z))[1]).pow(2).sum(1).mean())
+    step(opts[0], m.prior_weight * prior + 0.5 * (f_real - m.discriminator(m.decode(z))[1]).pow(2).sum(1).mean())
     x_tilde, x_p = m.decode(z.detach()), m.decode(z_p)
     (l_tilde, f_tilde), l_p = m.discriminator(x_tilde), m.discriminator(x_p)[0]
     llike = 0.5 * (f_real - f_tilde).pow(2).sum(1).mean()
     ones, zeros = torch.ones(len(x)), torch.zeros(len(x))
-    step(opts[1], m.gamma * llike + bce(l_tilde, ones) + bce(l_p, ones))
-    step(opts[2], bce(m.discriminator(x)[0], ones) + bce(m.discriminator(x_tilde.detach())[0], zeros)
-         + bce(m.discriminator(x_p.detach())[0], zeros))
+    fake_cost = 0.5 * (bce(l_tilde.detach(), zeros) + bce(l_p.detach(), zeros))
+    step_decoder, step_discriminator = m.balance(bce(l_real, ones).item(), fake_cost.item())
+    if step_decoder:
+        step(opts[1], m.gamma * llike + bce(l_tilde, ones) + bce(l_p, ones))
+    if step_discriminator:
+        step(opts[2], bce(m.discriminator(x)[0], ones) + 0.5 * (bce(m.discriminator(x_tilde.detach())[0], zeros)
+                                                               + bce(m.discriminator(x_p.detach())[0], zeros)))
 
 
 def alae_step(m, opts, x):

@@ -50,3 +50,18 @@ def test_import_audit_costs_and_chains():
     assert pulled == pytest.approx((300 + 40) * 1e-6)  # the two imports that entered `heavy` from outside
     assert chain == ["app", "heavy"]  # the costlier entry
     assert rows["app"] == (pytest.approx(50e-6), pytest.approx(350e-6), ["app"])
+
+
+@pytest.mark.parametrize("name", ["acai", "vaegan", "alae"])
+def test_adversarial_twin_takes_the_models_steps(name, tmp_path):
+    """adversarial_speed.py times a hand-written loop against the model: from the same weights and seed, one batch
+    of each must land on the very same weights (check_twin raises otherwise), so both sides time the same work."""
+    from hydra.utils import instantiate
+
+    from benchmarks.adversarial_speed import check_twin
+
+    cfg = compose([f"model={name}", "data=digits", "data.batch_size=16"], output_dir=str(tmp_path))
+    data = instantiate(cfg.data)
+    data.setup("fit")
+    torch.manual_seed(0)
+    check_twin(name, instantiate(cfg.model), next(iter(data.train_dataloader())))
