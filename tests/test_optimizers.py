@@ -98,7 +98,7 @@ def test_optimizer_group_and_arguments_reach_the_extra_optimizers(name, tmp_path
 
 def test_paper_defaults_stay_overridable(tmp_path):
     alae = built_optimizers("alae", [], tmp_path)
-    assert [(o.param_groups[0]["lr"], tuple(o.param_groups[0]["betas"])) for o in alae] == [(0.002, (0.0, 0.99))] * 2
+    assert [(o.param_groups[0]["lr"], tuple(o.param_groups[0]["betas"])) for o in alae] == [(2e-4, (0.0, 0.99))] * 2
     alae = built_optimizers("alae", ["optimizer.betas=[0.5,0.9]"], tmp_path)
     assert [tuple(o.param_groups[0]["betas"]) for o in alae] == [(0.5, 0.9)] * 2
     (nvae,) = built_optimizers("nvae_small", [], tmp_path)

@@ -14,8 +14,9 @@ per batch three steps:
   2. F and G on L_G            — step optimizer (F, G)
   3. E, then G, on L_lat       — two blocks: optimizer (E, D) then optimizer (F, G); D and F get no
                                  gradient (w is detached, D unused), so Adam leaves them untouched
-Defaults: Adam lr 0.002, betas (0.0, 0.99) for both (`optimizer=adam_gan`, which model=alae selects); the
-paper's MNIST batch is 128 (data.batch_size).
+Defaults: Adam betas (0.0, 0.99) for both (`optimizer=adam_gan`, which model=alae selects), lr 2e-4: the paper's
+0.002 is for equalised-lr layers, an effective step of about 2e-4 on plain ones (conf/optimizer/adam_gan.yaml);
+the paper's MNIST batch is 128 (data.batch_size).
 `trainer.global_step` counts optimizer steps: 4 per batch (1 + 1 + 2), so `trainer.max_steps=4000` trains
 1000 batches.
 

@@ -84,7 +84,7 @@ def test_each_step_gets_the_gradient_of_its_paper_loss(make_cfg):
 def test_paper_defaults(make_cfg):
     cfg = make_cfg("alae", "mnist")
     assert cfg.model.latent_dim == 50 and cfg.model.r1_gamma == 10 and list(cfg.model.net.hidden) == [1024, 1024]
-    assert list(cfg.model.optimizer.betas) == [0.0, 0.99] and cfg.model.generator_optimizer.lr == 0.002
+    assert list(cfg.model.optimizer.betas) == [0.0, 0.99] and cfg.model.generator_optimizer.lr == 2e-4
 
 
 def test_conv_configuration_on_32px_images(make_cfg):
