@@ -26,7 +26,7 @@ class FiniteLoss(pl.Callback):
         logged = getattr(pl_module, "step_values", None)  # {names: values} of this batch's log_train calls
         if not logged:
             return
-        bad = not all(bool(torch.isfinite(values).all()) for values in logged.values())
+        bad = not bool(torch.isfinite(torch.cat(list(logged.values()))).all())  # one read-back per step
         if trainer.world_size > 1:
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if not bad:
