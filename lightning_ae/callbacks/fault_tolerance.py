@@ -31,7 +31,7 @@ class FiniteLoss(pl.Callback):
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if not bad:
             return
-        terms = [(f"train/{k}", float(v)) for names, values in logged.items() for k, v in zip(names, values)]
+        terms = [(f"train/{k}", float(v)) for k, v in pl_module.last_train_terms.items()]
         # the total is non-finite whenever a term is: name the term that went first
         ordered = sorted(terms, key=lambda kv: kv[0] == "train/loss")
         name, value = next(((k, v) for k, v in ordered if not math.isfinite(v)),
