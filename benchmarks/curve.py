@@ -1,10 +1,15 @@
 """A benchmark row's learning curve: the headline metric on the validation split against wall clock.
 
 `make bench` adds it to a row's training command (`+callbacks.curve._target_=benchmarks.curve.LearningCurve`),
-so the curve comes from the same process and the same steps as the row's number. After every validation it
+so the curve comes from the same process and the same steps as the row's number. After every validation (in
+`on_validation_end`: the models log their epoch means in their own `on_validation_epoch_end`, which runs after
+the callbacks' hook of that name, so a point taken there would carry the previous epoch's values) it
 appends one JSON line to `path`: seconds of fit so far (the Timer's clock, validation included), epoch,
 global step, every scalar `val/*` metric Lightning holds, and, with `sse=True`, the Hinton-2006 squared error
-per image on the validation split (the AE-30 row's headline, which the model itself does not log).
+per image on the validation split (the AE-30 row's headline, which the model itself does not log), and with
+`fid_samples=N`, `val/fid`: the FID (classifier features, the evaluation's cached classifier) of N samples
+against the first N validation images, so that a sampling row's curve is in its headline's units. N below the
+evaluation's 10,000 biases FID upwards, so the curve's last point sits above the row's number.
 """
 from __future__ import annotations
 
@@ -17,14 +22,16 @@ import torch
 
 
 class LearningCurve(pl.Callback):
-    def __init__(self, path: str, sse: bool = False, max_images: int = 5000):
+    def __init__(self, path: str, sse: bool = False, max_images: int = 5000, fid_samples: int = 0,
+                 cache_dir: str = "~/.cache/lightning_ae"):
         self.path, self.sse, self.max_images = Path(path), sse, max_images
+        self.fid_samples, self.cache_dir = fid_samples, cache_dir
         self._start: float | None = None
 
     def on_fit_start(self, trainer, pl_module):
         self._start = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer, pl_module):
+    def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero or self._start is None:
             return
         point = {"seconds": time.perf_counter() - self._start, "epoch": trainer.current_epoch + 1,
@@ -32,6 +39,8 @@ class LearningCurve(pl.Callback):
         point |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
         if self.sse:
             point["val/sse"] = self.squared_error(trainer.datamodule, pl_module)
+        if self.fid_samples:
+            point["val/fid"] = self.fid(trainer.datamodule, pl_module)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
             fh.write(json.dumps(point) + "\n")
@@ -46,6 +55,19 @@ class LearningCurve(pl.Callback):
             err = (model.reconstruct(chunk).float() - chunk.float()) / (hi - lo)
             total += float(err.pow(2).flatten(1).sum(1).sum())
         return total / len(x)
+
+
+    @torch.no_grad()
+    def fid(self, datamodule, model) -> float:
+        from lightning_ae.metrics.fid import fid_score
+
+        x = datamodule.tensors("val")[0]
+        devices = [model.device] if model.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # sampling must not move the training run's random stream
+            torch.manual_seed(0)
+            score = fid_score(lambda n: model.sample(n).float(), x, datamodule.value_range, datamodule, "classifier",
+                              num_samples=self.fid_samples, cache_dir=self.cache_dir, device=model.device)
+        return score["fid/classifier"]
 
 
 def read(path: Path) -> list[dict]:

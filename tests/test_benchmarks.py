@@ -3,6 +3,7 @@ audit reads `-X importtime` reports correctly."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -65,3 +66,35 @@ def test_adversarial_twin_takes_the_models_steps(name, tmp_path):
     data.setup("fit")
     torch.manual_seed(0)
     check_twin(name, instantiate(cfg.model), next(iter(data.train_dataloader())))
+
+
+def _fit_with_curve(make_cfg, tmp_path, fid_samples: int):
+    import csv
+
+    from tests.conftest import run_cfg
+
+    curve = tmp_path / f"curve{fid_samples}.jsonl"
+    cfg = make_cfg("vae", "digits", fast=False, extra=[
+        "trainer.max_epochs=2", "+trainer.limit_train_batches=4", "logger=csv", "test=false", "evaluation.enabled=false",
+        "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
+        f"+callbacks.curve.fid_samples={fid_samples}", f"+callbacks.curve.cache_dir={tmp_path / 'cache'}",
+        f"paths.output_dir={tmp_path / f'run{fid_samples}'}"])
+    run_cfg(cfg)
+    run = tmp_path / f"run{fid_samples}"
+    rows = list(csv.DictReader(open(run / "csv" / "metrics.csv")))
+    logged = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    weights = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    return [json.loads(line) for line in curve.read_text().splitlines()], logged, weights
+
+
+def test_learning_curve_records_each_epochs_own_metrics_and_fid_leaves_training_alone(make_cfg, tmp_path):
+    """Point k of the curve carries epoch k's validation loss (as the logger has it), and recording FID after each
+    validation neither needs a second fit nor moves the run's random stream: the weights end the same."""
+    points, logged, weights = _fit_with_curve(make_cfg, tmp_path, fid_samples=0)
+    assert [p["epoch"] for p in points] == [1, 2]
+    assert [p["val/loss"] for p in points] == pytest.approx(logged)
+    with_fid, logged_fid, weights_fid = _fit_with_curve(make_cfg, tmp_path, fid_samples=64)
+    assert all(p["val/fid"] == p["val/fid"] and p["val/fid"] >= 0 for p in with_fid)  # a number, not NaN
+    assert logged_fid == pytest.approx(logged)
+    for key, value in weights.items():
+        torch.testing.assert_close(weights_fid[key], value)

@@ -18,6 +18,8 @@ while either is below `equilibrium − margin` (it is winning) and the decoder s
 `equilibrium + margin` (the discriminator is losing, so its features and verdicts carry no signal); if both would
 skip, both step. equilibrium 0.68 ≈ ln 2, the cost of a discriminator that cannot tell; margin 0.4. Without it
 the MLP discriminator on MNIST wins outright within an epoch (cost 1e-5) and the decoder never recovers.
+The discriminator is built from `disc_net` (a net spec; null: the encoder's `net`), so a conv discriminator
+can judge an MLP pair's images, as the paper's conv Dis_l does (§4 uses convs on all three networks).
 The paper writes the decoder's GAN part as −L_GAN; we use the usual non-saturating form
 (−log D(x̃) − log D(x_p)), which has the same fixed point and does not stall early. γ = `gamma` weighs
 reconstruction against fooling the discriminator. All three blocks use the batch's one forward pass
@@ -53,7 +55,7 @@ class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
     loss_terms = ("loss", "kl", "llike", "discriminator")
     can_sample = True
 
-    def __init__(self, net, gamma: float = 1.0, prior_weight: float = 1.0, disc_features: int = 256,
+    def __init__(self, net, gamma: float = 1.0, prior_weight: float = 1.0, disc_net=None, disc_features: int = 256,
                  disc_feature_layer: int | None = None, equilibrium: float = 0.68,
                  margin: float | None = 0.4, decoder_optimizer: dict | None = None,
                  discriminator_optimizer: dict | None = None, decoder_scheduler=None,
@@ -68,7 +70,7 @@ class VAEGAN(ManualOptimization, GaussianLatent, AutoencoderModule):
                                                      for s in (decoder_scheduler, discriminator_scheduler))]
         self.encoder = net.encoder(self.shape, 2 * self.latent_dim)
         self.decoder = net.decoder(self.latent_dim, self.shape)
-        self.discriminator = Discriminator(net, self.shape, disc_features, feature_layer=disc_feature_layer)
+        self.discriminator = Discriminator(disc_net or net, self.shape, disc_features, feature_layer=disc_feature_layer)
 
     @staticmethod
     def llike(f_real, f_fake):
