@@ -165,10 +165,10 @@ ROWS_CPU += [
         compare_samples={"VAE": "vaegan_vae"}),
     Row("alae", "Pidhorskyi et al. 2020, MNIST MLP setting: GAN-quality samples with an encoder in the same latent space",
         "ALAE's samples beat the VAE baseline's FID, and a linear probe on E's codes reaches ≥ 90 % accuracy",
-        ["experiment=alae_mnist"], epochs=10, minutes=40,
+        ["experiment=alae_mnist"], epochs=30, minutes=60,
         headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
         baselines={"VAE (vaegan_vae row)": "vaegan_vae:fid/classifier", "VAE-GAN": "vaegan:fid/classifier"},
-        curve=("val/mse", "validation reconstruction MSE"),
+        curve=FID_CURVE, curve_fid=2000, curve_in_headline_units=True,
         extra_checks=[("probe/linear_acc", ">=", 0.9)], compare_samples={"VAE": "vaegan_vae", "VAE-GAN": "vaegan"}),
     Row("ae_lines", "Berthelot et al. 2019, §4.1: the plain-AE baseline (paper ≈ 6.9×10⁻³ mean distance, unverified)",
         "a plain AE with ACAI's net, data, optimizer and batches reconstructs lines (median path-end angle error < 3°); "
