@@ -5,11 +5,14 @@ so the curve comes from the same process and the same steps as the row's number.
 `on_validation_end`: the models log their epoch means in their own `on_validation_epoch_end`, which runs after
 the callbacks' hook of that name, so a point taken there would carry the previous epoch's values) it
 appends one JSON line to `path`: seconds of fit so far (the Timer's clock, validation included), epoch,
-global step, every scalar `val/*` metric Lightning holds, and, with `sse=True`, the Hinton-2006 squared error
-per image on the validation split (the AE-30 row's headline, which the model itself does not log), and with
-`fid_samples=N`, `val/fid`: the FID (classifier features, the evaluation's cached classifier) of N samples
-against the first N validation images, so that a sampling row's curve is in its headline's units. N below the
-evaluation's 10,000 biases FID upwards, so the curve's last point sits above the row's number.
+global step, every scalar `val/*` metric Lightning holds, and
+- with `sse=True`, `val/sse`: the Hinton-2006 squared error per image on the validation split (the AE-30 row's
+  headline, which the model itself does not log);
+- with `parts=[...]`, those evaluation parts (`lightning_ae/evaluation/parts/`) run on the validation split,
+  each key as `val/<key>` (e.g. `val/fid/classifier`, `val/lines/mean_distance`), so that a row's curve is in
+  its headline's units. `evaluation` overrides conf/evaluation/default.yaml for them (e.g. `fid.num_samples`:
+  FID of fewer samples than the headline's 10,000 is biased upwards, so such a curve ends above the row's number).
+  They run from a fixed seed inside `torch.random.fork_rng`, so they do not move the training run's random stream.
 """
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ import torch
 
 
 class LearningCurve(pl.Callback):
-    def __init__(self, path: str, sse: bool = False, max_images: int = 5000, fid_samples: int = 0,
-                 cache_dir: str = "~/.cache/lightning_ae"):
+    def __init__(self, path: str, sse: bool = False, max_images: int = 5000, parts: list[str] | None = None,
+                 evaluation: dict | None = None):
         self.path, self.sse, self.max_images = Path(path), sse, max_images
-        self.fid_samples, self.cache_dir = fid_samples, cache_dir
+        self.parts, self.evaluation = list(parts or []), dict(evaluation or {})
         self._start: float | None = None
 
     def on_fit_start(self, trainer, pl_module):
@@ -39,8 +42,8 @@ class LearningCurve(pl.Callback):
         point |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
         if self.sse:
             point["val/sse"] = self.squared_error(trainer.datamodule, pl_module)
-        if self.fid_samples:
-            point["val/fid"] = self.fid(trainer.datamodule, pl_module)
+        if self.parts:
+            point |= self.evaluate(trainer.datamodule, pl_module)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
             fh.write(json.dumps(point) + "\n")
@@ -56,18 +59,22 @@ class LearningCurve(pl.Callback):
             total += float(err.pow(2).flatten(1).sum(1).sum())
         return total / len(x)
 
-
     @torch.no_grad()
-    def fid(self, datamodule, model) -> float:
-        from lightning_ae.metrics.fid import fid_score
+    def evaluate(self, datamodule, model) -> dict[str, float]:
+        from lightning_ae.evaluation.suite import part, settings
 
-        x = datamodule.tensors("val")[0]
+        cfg = settings("default", {**self.evaluation, "split": "val"})
+        out, was_training = {}, model.training
+        model.eval()
         devices = [model.device] if model.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # sampling must not move the training run's random stream
-            torch.manual_seed(0)
-            score = fid_score(lambda n: model.sample(n).float(), x, datamodule.value_range, datamodule, "classifier",
-                              num_samples=self.fid_samples, cache_dir=self.cache_dir, device=model.device)
-        return score["fid/classifier"]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(cfg.seed))
+            for name in self.parts:
+                module = part(name)
+                if module.applies(model, datamodule):
+                    out |= {f"val/{k}": float(v) for k, v in module.compute(model, datamodule, cfg, model.device).items()}
+        model.train(was_training)
+        return out
 
 
 def read(path: Path) -> list[dict]:

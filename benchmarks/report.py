@@ -50,7 +50,8 @@ class Row:
     baselines: dict[str, float | str] = field(default_factory=dict)  # label -> number or metric key / row:key
     curve: tuple[str, str] = ("val/loss", "validation loss")         # (curve key, label)
     curve_sse: bool = False         # record the Hinton-2006 SSE on the validation split during training
-    curve_fid: int = 0              # record val/fid, the FID of this many samples, after every validation
+    curve_parts: dict = field(default_factory=dict)  # evaluation parts to record as val/<key> after every validation,
+                                    # with the evaluation settings they run under (benchmarks/curve.py)
     curve_in_headline_units: bool = False  # the curve shares an axis with the headline; else a right-hand axis
     evaluation: list[str] = field(default_factory=list)
     extra_checks: list[tuple[str, str, float | str]] = field(default_factory=list)  # (key, op, value)
@@ -145,7 +146,8 @@ ROWS_CPU += [
 ]
 # The sampling rows' curve: FID of 2,000 samples against the validation images after every epoch (the headline
 # scores 10,000 against the test images; fewer samples bias FID upwards).
-FID_CURVE = ("val/fid", "FID (classifier), 2,000 samples vs validation images")
+FID_CURVE = dict(curve=("val/fid/classifier", "FID (classifier), 2,000 val. samples"),
+                 curve_parts={"fid": {"fid.num_samples": 2000}}, curve_in_headline_units=True)
 # Issue #12's rows. Each baseline row runs before the row that compares with it (the verdict reads its metrics).
 ROWS_CPU += [
     Row("vaegan_vae", "Kingma & Welling 2014: the VAE-GAN row's baseline, pixel (Bernoulli) likelihood",
@@ -161,26 +163,30 @@ ROWS_CPU += [
         ["experiment=vaegan_mnist"], epochs=7, minutes=30,
         headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
         baselines={"VAE, same nets and wall clock": "vaegan_vae:fid/classifier"},
-        curve=FID_CURVE, curve_fid=2000, curve_in_headline_units=True,
+        **FID_CURVE,
         compare_samples={"VAE": "vaegan_vae"}),
     Row("alae", "Pidhorskyi et al. 2020, MNIST MLP setting: GAN-quality samples with an encoder in the same latent space",
         "ALAE's samples beat the VAE baseline's FID, and a linear probe on E's codes reaches ≥ 90 % accuracy",
         ["experiment=alae_mnist"], epochs=30, minutes=60,
         headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
         baselines={"VAE (vaegan_vae row)": "vaegan_vae:fid/classifier", "VAE-GAN": "vaegan:fid/classifier"},
-        curve=FID_CURVE, curve_fid=2000, curve_in_headline_units=True,
+        **FID_CURVE,
         extra_checks=[("probe/linear_acc", ">=", 0.9)], compare_samples={"VAE": "vaegan_vae", "VAE-GAN": "vaegan"}),
     Row("ae_lines", "Berthelot et al. 2019, §4.1: the plain-AE baseline (paper ≈ 6.9×10⁻³ mean distance, unverified)",
         "a plain AE with ACAI's net, data, optimizer and batches reconstructs lines (median path-end angle error < 3°); "
         "the baseline of the acai row",
         ["experiment=ae_lines"], epochs=20, minutes=40,
         headline=("lines/end_angle_error_deg", "median angle error of the path ends (°)"), target=("<", 3.0),
+        curve=("val/lines/end_angle_error_deg", "median angle error of the path ends (°), validation pairs"),
+        curve_parts={"lines": {}}, curve_in_headline_units=True,
         baselines={"mean distance": "lines/mean_distance", "smoothness": "lines/smoothness"}),
     Row("acai", "Berthelot et al. 2019, §4.1: ACAI mean distance ≈ 0.24×10⁻³ vs AE ≈ 6.9×10⁻³ (unverified)",
         "ACAI's interpolations are closer to true lines and smoother than those of the AE with the same net and "
         "batches (mean distance ≤ 2×10⁻³), and ACAI still reconstructs lines",
         ["experiment=acai_lines"], epochs=20, minutes=60,
         headline=("lines/mean_distance", "mean distance to the nearest true line (cosine)"), target=("<=", 2e-3),
+        curve=("val/lines/mean_distance", "mean distance to the nearest true line, validation pairs"),
+        curve_parts={"lines": {}}, curve_in_headline_units=True,
         baselines={"AE, same net and batches": "ae_lines:lines/mean_distance"},
         extra_checks=[("lines/mean_distance", "<", "ae_lines:lines/mean_distance"),
                       ("lines/smoothness", "<", "ae_lines:lines/smoothness"),
@@ -251,8 +257,9 @@ def train_row(row: Row, args, out: Path) -> dict:
            f"hydra.run.dir={out / 'train'}", "test=false", "logger=csv", f"trainer.max_epochs={row.epochs}",
            max_time(cap(row, args)), "trainer.enable_progress_bar=false", "seed=0",
            "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
-           f"+callbacks.curve.sse={str(row.curve_sse).lower()}", f"+callbacks.curve.fid_samples={row.curve_fid}",
-           "+callbacks.curve.cache_dir=${evaluation.cache_dir}"]
+           f"+callbacks.curve.sse={str(row.curve_sse).lower()}",
+           f"+callbacks.curve.parts=[{','.join(row.curve_parts)}]",
+           *(f"+callbacks.curve.evaluation.{k}={v}" for parts in row.curve_parts.values() for k, v in parts.items())]
     print(f"[bench] {row.name}: training ≤ {row.epochs} epochs, ≤ {cap(row, args):g} min", flush=True)
     rc, wall = run(cmd, out / "train.log")
     ckpt = out / "train" / "checkpoints" / "last.ckpt"

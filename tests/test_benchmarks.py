@@ -77,7 +77,8 @@ def _fit_with_curve(make_cfg, tmp_path, fid_samples: int):
     cfg = make_cfg("vae", "digits", fast=False, extra=[
         "trainer.max_epochs=2", "+trainer.limit_train_batches=4", "logger=csv", "test=false", "evaluation.enabled=false",
         "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
-        f"+callbacks.curve.fid_samples={fid_samples}", f"+callbacks.curve.cache_dir={tmp_path / 'cache'}",
+        f"+callbacks.curve.parts=[{'fid' if fid_samples else ''}]", f"+callbacks.curve.evaluation.fid.num_samples={fid_samples}",
+        f"+callbacks.curve.evaluation.cache_dir={tmp_path / 'cache'}",
         f"paths.output_dir={tmp_path / f'run{fid_samples}'}"])
     run_cfg(cfg)
     run = tmp_path / f"run{fid_samples}"
@@ -94,7 +95,7 @@ def test_learning_curve_records_each_epochs_own_metrics_and_fid_leaves_training_
     assert [p["epoch"] for p in points] == [1, 2]
     assert [p["val/loss"] for p in points] == pytest.approx(logged)
     with_fid, logged_fid, weights_fid = _fit_with_curve(make_cfg, tmp_path, fid_samples=64)
-    assert all(p["val/fid"] == p["val/fid"] and p["val/fid"] >= 0 for p in with_fid)  # a number, not NaN
+    assert all(p["val/fid/classifier"] == p["val/fid/classifier"] >= 0 for p in with_fid)  # a number, not NaN
     assert logged_fid == pytest.approx(logged)
     for key, value in weights.items():
         torch.testing.assert_close(weights_fid[key], value)
