@@ -94,3 +94,18 @@ def test_conv_networks_on_colour_images(make_cfg):
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert {"test/loss", "test/kl", "test/llike", "test/discriminator"} <= set(metrics)
+
+
+def test_a_conv_discriminator_judges_an_mlp_pair(make_cfg):
+    """model.disc_net builds the discriminator from its own spec (the vaegan_mnist recipe: conv D, MLP E and Dec);
+    feature layer 1 is then the first conv's activations, which keep the image's layout."""
+    disc = "{_target_:lightning_ae.nets.Conv,channels:[4,8],activation:leaky_relu}"
+    _, model = small(make_cfg, extra=[f"model.disc_net={disc}", "model.disc_feature_layer=1"])
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in [*model.encoder.modules(), *model.decoder.modules()])
+    assert [type(m) for m in model.discriminator.features] == [torch.nn.Conv2d, torch.nn.LeakyReLU]
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    logit, features = model.discriminator(x)
+    assert logit.shape == (6,) and features.shape == (6, 4 * 4 * 4)  # 4 channels on the 4x4 map of the first conv
+    before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    one_batch(model, x, seed=5)
+    assert any(not torch.equal(v, model.discriminator.state_dict()[k]) for k, v in before.items())
