@@ -248,18 +248,22 @@ def last_line(log: Path) -> str:
     return (err or lines or ["(no output)"])[-1][:200]
 
 
+def train_overrides(row: Row, args, curve: Path) -> list[str]:
+    """The row's recipe at its budget, with the learning-curve callback writing to `curve`."""
+    return [*row.train, f"paths.data_dir={args.data_dir}", "test=false", "logger=csv",
+            f"trainer.max_epochs={row.epochs}", max_time(cap(row, args)), "trainer.enable_progress_bar=false", "seed=0",
+            "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
+            f"+callbacks.curve.sse={str(row.curve_sse).lower()}", f"+callbacks.curve.parts=[{','.join(row.curve_parts)}]",
+            *(f"+callbacks.curve.evaluation.{k}={v}" for parts in row.curve_parts.values() for k, v in parts.items())]
+
+
 def train_row(row: Row, args, out: Path) -> dict:
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
     curve.unlink(missing_ok=True)
     base = [f"model.vqvae_ckpt={load_results()[row.needs]['ckpt']}"] if row.needs else []
-    cmd = [sys.executable, "-m", "lightning_ae", *row.train, *base, f"paths.data_dir={args.data_dir}",
-           f"hydra.run.dir={out / 'train'}", "test=false", "logger=csv", f"trainer.max_epochs={row.epochs}",
-           max_time(cap(row, args)), "trainer.enable_progress_bar=false", "seed=0",
-           "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
-           f"+callbacks.curve.sse={str(row.curve_sse).lower()}",
-           f"+callbacks.curve.parts=[{','.join(row.curve_parts)}]",
-           *(f"+callbacks.curve.evaluation.{k}={v}" for parts in row.curve_parts.values() for k, v in parts.items())]
+    cmd = [sys.executable, "-m", "lightning_ae", *train_overrides(row, args, curve), *base,
+           f"hydra.run.dir={out / 'train'}"]
     print(f"[bench] {row.name}: training ≤ {row.epochs} epochs, ≤ {cap(row, args):g} min", flush=True)
     rc, wall = run(cmd, out / "train.log")
     ckpt = out / "train" / "checkpoints" / "last.ckpt"

@@ -99,3 +99,23 @@ def test_learning_curve_records_each_epochs_own_metrics_and_fid_leaves_training_
     assert logged_fid == pytest.approx(logged)
     for key, value in weights.items():
         torch.testing.assert_close(weights_fid[key], value)
+
+
+def test_every_bench_row_composes_with_its_curve(tmp_path):
+    """Each row's training overrides (recipe, budget, curve callback and its evaluation parts) make a valid run
+    config, and the curve's parts and headline keys name things the evaluation has: a typo fails here, not an hour
+    into `make bench`."""
+    from argparse import Namespace
+
+    from hydra.utils import instantiate
+
+    from benchmarks.report import ROWS, train_overrides
+    from lightning_ae.evaluation.suite import part
+
+    args = Namespace(data_dir=str(tmp_path), max_minutes=None)
+    for row in ROWS["cpu"] + ROWS["gpu"]:
+        cfg = compose(train_overrides(row, args, tmp_path / "curve.jsonl"), output_dir=str(tmp_path))
+        curve = instantiate(cfg.callbacks.curve)
+        assert cfg.trainer.max_epochs == row.epochs and curve.parts == list(row.curve_parts)
+        for name in curve.parts:
+            part(name)  # an unknown part is a UserError
