@@ -32,7 +32,9 @@ class LearningCurve(pl.Callback):
         self._start: float | None = None
 
     def on_fit_start(self, trainer, pl_module):
-        self._start = time.perf_counter()
+        # a resumed run (`report.py --extend`) appends: its minutes of fit continue from the curve's last point
+        done = read(self.path)[-1]["seconds"] if self.path.is_file() and self.path.stat().st_size else 0.0
+        self._start = time.perf_counter() - done
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero or self._start is None:

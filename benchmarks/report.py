@@ -167,7 +167,7 @@ ROWS_CPU += [
         compare_samples={"VAE": "vaegan_vae"}),
     Row("alae", "Pidhorskyi et al. 2020, MNIST MLP setting: GAN-quality samples with an encoder in the same latent space",
         "ALAE's samples beat the VAE baseline's FID, and a linear probe on E's codes reaches ≥ 90 % accuracy",
-        ["experiment=alae_mnist"], epochs=30, minutes=60,
+        ["experiment=alae_mnist"], epochs=45, minutes=90,
         headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
         baselines={"VAE (vaegan_vae row)": "vaegan_vae:fid/classifier", "VAE-GAN": "vaegan:fid/classifier"},
         **FID_CURVE,
@@ -260,9 +260,11 @@ def train_overrides(row: Row, args, curve: Path) -> list[str]:
 def train_row(row: Row, args, out: Path) -> dict:
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
-    curve.unlink(missing_ok=True)
+    extend = ["resume=auto"] if getattr(args, "extend", False) else []
+    if not extend:
+        curve.unlink(missing_ok=True)
     base = [f"model.vqvae_ckpt={load_results()[row.needs]['ckpt']}"] if row.needs else []
-    cmd = [sys.executable, "-m", "lightning_ae", *train_overrides(row, args, curve), *base,
+    cmd = [sys.executable, "-m", "lightning_ae", *train_overrides(row, args, curve), *base, *extend,
            f"hydra.run.dir={out / 'train'}"]
     print(f"[bench] {row.name}: training ≤ {row.epochs} epochs, ≤ {cap(row, args):g} min", flush=True)
     rc, wall = run(cmd, out / "train.log")
@@ -411,6 +413,9 @@ def main(argv=None) -> None:
     p.add_argument("--max-minutes", type=float,
                    help="raise the rows' wall-clock caps to at least this (a shared machine; recorded with the row)")
     p.add_argument("--eval-only", action="store_true", help="re-evaluate the rows' existing checkpoints")
+    p.add_argument("--extend", action="store_true",
+                   help="continue the rows' runs from their last.ckpt up to the rows' (raised) epoch budgets, "
+                        "appending to their curves (resume is exact: the same as training that long from the start)")
     p.add_argument("--render", action="store_true", help="only re-render RESULTS.md and the figures")
     args = p.parse_args(argv)
     args.data_dir = str(Path(args.data_dir).expanduser().resolve())

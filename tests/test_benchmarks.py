@@ -119,3 +119,20 @@ def test_every_bench_row_composes_with_its_curve(tmp_path):
         assert cfg.trainer.max_epochs == row.epochs and curve.parts == list(row.curve_parts)
         for name in curve.parts:
             part(name)  # an unknown part is a UserError
+
+
+def test_a_resumed_curve_continues_its_clock(tmp_path):
+    """`report.py --extend` resumes a row's run: the curve appends, and its minutes of fit go on from the last
+    point instead of restarting at 0."""
+    import time
+
+    from benchmarks.curve import LearningCurve
+
+    path = tmp_path / "curve.jsonl"
+    path.write_text(json.dumps({"seconds": 100.0, "epoch": 3, "step": 30}) + "\n")
+    curve = LearningCurve(str(path))
+    curve.on_fit_start(None, None)
+    assert time.perf_counter() - curve._start == pytest.approx(100.0, abs=1.0)
+    fresh = LearningCurve(str(tmp_path / "new.jsonl"))
+    fresh.on_fit_start(None, None)
+    assert time.perf_counter() - fresh._start == pytest.approx(0.0, abs=1.0)
