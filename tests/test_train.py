@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from tests.conftest import only_run_dir, run_cli
@@ -148,3 +149,31 @@ def test_an_added_trainer_typo_outside_the_command_line_is_the_same_one_line(tmp
     cfg = compose_cfg(["+trainer.max_epoch=3", "trainer.accelerator=cpu"], tmp_path)
     with pytest.raises(UserError, match=r"^unknown trainer option 'max_epoch'; did you mean max_epochs or"):
         build_trainer(cfg, [], [])
+
+
+class ValLossAtEpochEnd(pl.Callback):
+    """A user's callback that reads the epoch's validation loss in on_validation_epoch_end."""
+
+    seen: list[float] = []
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self.seen.append(float(trainer.callback_metrics["val/loss"]))
+
+
+def test_callbacks_see_the_epochs_own_validation_metrics(make_cfg):
+    """The val/test means are logged once per epoch (not per batch, for speed), yet a callback's
+    on_validation_epoch_end already sees this epoch's value, as with a per-batch `self.log`."""
+    import csv
+    from pathlib import Path
+
+    from tests.conftest import run_cfg
+
+    ValLossAtEpochEnd.seen.clear()
+    cfg = make_cfg("vae", "digits", fast=False, extra=[
+        "trainer.max_epochs=2", "+trainer.limit_train_batches=3", "logger=csv", "test=false", "evaluation.enabled=false",
+        "+callbacks.seen._target_=tests.test_train.ValLossAtEpochEnd"])
+    run_cfg(cfg)
+    rows = csv.DictReader(open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv"))
+    logged = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert len(logged) == 2 and ValLossAtEpochEnd.seen == pytest.approx(logged)

@@ -127,9 +127,7 @@ class VQVAE(AutoencoderModule):
         self.split_counts.zero_()
 
     def on_validation_epoch_end(self):
-        super().on_validation_epoch_end()
         self._log_usage("val")
 
     def on_test_epoch_end(self):
-        super().on_test_epoch_end()
         self._log_usage("test")
