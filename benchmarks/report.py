@@ -153,14 +153,14 @@ ROWS_CPU += [
     Row("vaegan_vae", "Kingma & Welling 2014: the VAE-GAN row's baseline, pixel (Bernoulli) likelihood",
         "a VAE with VAE-GAN's encoder and decoder, for the same quiet-machine wall clock; its sample FID is the "
         "vaegan and alae rows' baseline",
-        ["experiment=vae_gan_baseline"], epochs=55, minutes=30,
+        ["experiment=vae_gan_baseline"], epochs=110, minutes=60,
         headline=("fid/classifier", "sample FID (classifier features)"), target=None,
         baselines={"reconstruction MSE": "recon/mse", "PCA-32 MSE": "baseline_pca/mse"},
         curve=("val/recon", "validation reconstruction NLL (nats)")),
     Row("vaegan", "Larsen et al. 2016: a learned feature similarity gives sharper samples than pixel likelihood",
         "VAE-GAN's samples are closer to MNIST (FID in the project classifier's features) than those of a VAE with "
         "the same encoder and decoder trained for the same wall clock",
-        ["experiment=vaegan_mnist"], epochs=11, minutes=30,
+        ["experiment=vaegan_mnist"], epochs=22, minutes=60,
         headline=("fid/classifier", "sample FID (classifier features)"), target=("<", "vaegan_vae:fid/classifier"),
         baselines={"VAE, same nets and wall clock": "vaegan_vae:fid/classifier"},
         **FID_CURVE,
