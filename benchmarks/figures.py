@@ -57,12 +57,11 @@ def curve(row, result: dict, results: dict, path: Path) -> Path:
     ax.plot([p["seconds"] / 60 for p in pts], [p[key] for p in pts], marker=".", label=label)
     m = result.get("metrics") or {}
     # baselines and the final headline in the headline's units: on the curve's axis where it is in those units,
-    # else on a right-hand axis of their own (FID beside a validation loss would otherwise share a scale). A
-    # baseline that is another metric (ae_lines: mean distance beside the angle error) is left to the table there.
+    # else on a right-hand axis of their own (FID beside a validation loss would otherwise share a scale).
+    # Baselines that are other metrics altogether (ae_lines) stay in the table: `Row.curve_baselines=False`.
     right = ax if row.curve_in_headline_units else ax.twinx()
-    for i, (name, ref) in enumerate(row.baselines.items()):
-        other_metric = isinstance(ref, str) and ref.split(":")[-1].split("×")[0] != row.headline[0]
-        value = None if other_metric and right is ax else resolve(ref, m, results)
+    for i, (name, ref) in enumerate(row.baselines.items() if row.curve_baselines else ()):
+        value = resolve(ref, m, results)
         if value is not None:
             right.axhline(value, ls="--", color=f"C{i + 1}", label=f"{name}: {value:.4g}")
     final = m.get(row.headline[0])

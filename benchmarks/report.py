@@ -53,6 +53,7 @@ class Row:
     curve_parts: dict = field(default_factory=dict)  # evaluation parts to record as val/<key> after every validation,
                                     # with the evaluation settings they run under (benchmarks/curve.py)
     curve_in_headline_units: bool = False  # the curve shares an axis with the headline; else a right-hand axis
+    curve_baselines: bool = True    # draw the baselines in the curve figure (False: they are other metrics)
     evaluation: list[str] = field(default_factory=list)
     extra_checks: list[tuple[str, str, float | str]] = field(default_factory=list)  # (key, op, value)
     crossing: str | None = None     # a baseline label: report when the learning curve first went below it
@@ -178,7 +179,7 @@ ROWS_CPU += [
         ["experiment=ae_lines"], epochs=20, minutes=40,
         headline=("lines/end_angle_error_deg", "median angle error of the path ends (°)"), target=("<", 3.0),
         curve=("val/lines/end_angle_error_deg", "end-angle error (°), val. pairs"),
-        curve_parts={"lines": {}}, curve_in_headline_units=True,
+        curve_parts={"lines": {}}, curve_in_headline_units=True, curve_baselines=False,
         baselines={"mean distance": "lines/mean_distance", "smoothness": "lines/smoothness"}),
     Row("acai", "Berthelot et al. 2019, §4.1: ACAI mean distance ≈ 0.24×10⁻³ vs AE ≈ 6.9×10⁻³ (unverified)",
         "ACAI's interpolations are closer to true lines and smoother than those of the AE with the same net and "
