@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -52,9 +53,14 @@ def last_checkpoint(trainer) -> Path | None:
 class LastCheckpoint(Checkpoint):
     """Keeps `<dirpath>/last.ckpt` fresh: every `every_n_train_steps` optimizer steps, at every epoch end,
     at the end of training, and on SIGTERM (SLURM pre-emption, `kill`) before the process exits, so that
-    `resume=auto` loses at most N steps to a SIGKILL and nothing to a SIGTERM. Writes go through the
-    trainer's (atomic) checkpoint IO. Best-by-metric checkpoints are ModelCheckpoint's job.
+    `resume=auto` loses at most N steps (and the batch in flight) to a SIGKILL and nothing to a SIGTERM. Writes
+    go through the trainer's (atomic) checkpoint IO. Best-by-metric checkpoints are ModelCheckpoint's job.
     As a `Checkpoint`, Lightning runs it after the other callbacks of a step (after FiniteLoss).
+
+    A step checkpoint is written at the end of its batch (where Lightning's loop state resumes exactly) to
+    `last.ckpt.pending`, and renamed over `last.ckpt` when the next batch starts: Lightning hands that batch's
+    metrics to the loggers only after the callbacks' batch end, so a kill in between would otherwise leave a
+    checkpoint whose last step's row was never written, and the resumed history would miss that row for good.
 
     Why not Lightning's own: `ModelCheckpoint(save_last=True, every_n_train_steps=N)` saves when
     `global_step % N == 0`, and models with several optimizers advance global_step by 2-4 per batch, so
@@ -65,22 +71,46 @@ class LastCheckpoint(Checkpoint):
 
     def __init__(self, dirpath: str, every_n_train_steps: int = 200):
         self.path = Path(dirpath) / "last.ckpt"
+        self.pending = self.path.with_name("last.ckpt.pending")
         self.every = every_n_train_steps
         self._saved_step = -1
 
-    def _save(self, trainer) -> None:
+    def _save(self, trainer, path: Path | None = None) -> None:
         if trainer.global_step != self._saved_step:
-            trainer.save_checkpoint(self.path, weights_only=False)  # all state: resume continues exactly
+            trainer.save_checkpoint(path or self.path, weights_only=False)  # all state: resume continues exactly
             self._saved_step = trainer.global_step
+        if path is None:
+            self._drop_pending(trainer)  # superseded
+
+    def _commit(self, trainer) -> None:
+        if trainer.is_global_zero and self.pending.exists():  # rank 0 writes the files
+            os.replace(self.pending, self.path)
+
+    def _drop_pending(self, trainer) -> None:
+        if trainer.is_global_zero:
+            self.pending.unlink(missing_ok=True)
+
+    def on_fit_start(self, trainer, pl_module):
+        self._drop_pending(trainer)  # an earlier process's, whose batch may not have reached the loggers
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._commit(trainer)  # the previous batch's rows have reached the loggers
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         # global_step may advance by several per batch (one per optimizer): save on crossing a multiple
         if self.every and trainer.global_step // self.every > max(self._saved_step, 0) // self.every:
-            self._save(trainer)
+            self._save(trainer, self.pending)
 
     def on_train_epoch_end(self, trainer, pl_module):
+        self._commit(trainer)
         self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module):
+        self._commit(trainer)
 
     def on_exception(self, trainer, pl_module, exception):
         if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
+            self._saved_step = -1  # the state at the signal, even where a pending file holds this step
             self._save(trainer)
+        else:  # a crash (the NaN stop, an error) keeps last.ckpt as it is: at most one interval older
+            self._drop_pending(trainer)

@@ -48,3 +48,37 @@ def test_nan_in_the_first_of_two_logged_groups_is_caught(make_cfg, monkeypatch):
     cfg = make_cfg("vqvae", "digits", ["trainer.max_epochs=1", "evaluation.enabled=false"], fast=False)
     with pytest.raises(UserError, match=r"train/loss = nan at step 2 "):
         run_cfg(cfg)
+
+
+def test_a_step_checkpoint_appears_only_after_its_batch_reached_the_loggers(tmp_path):
+    """Lightning hands a batch's metrics to the loggers after the callbacks' batch end. A step checkpoint
+    visible by then would let a SIGKILL leave a last.ckpt whose last row was never written (the resumed
+    history would miss it for good): while a batch's row is written, last.ckpt still holds the previous step."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers.logger import Logger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_ae.callbacks import LastCheckpoint
+    from lightning_ae.nets import MLP
+
+    class Recorder(Logger):
+        name, version, seen = "recorder", 0, []
+
+        def log_hyperparams(self, *args, **kwargs):
+            pass
+
+        def log_metrics(self, metrics, step=None):
+            ckpt = tmp_path / "last.ckpt"
+            on_disk = torch.load(ckpt, weights_only=False)["global_step"] if ckpt.exists() else 0
+            self.seen.append((trainer.global_step, on_disk))
+
+    torch.manual_seed(0)
+    model = AE(net=MLP(hidden=[8]), shape=[1, 4, 4], latent_dim=2)
+    data = DataLoader(TensorDataset(torch.rand(24, 1, 4, 4), torch.zeros(24, dtype=torch.long)), batch_size=4)
+    trainer = pl.Trainer(max_epochs=2, logger=Recorder(), log_every_n_steps=1, callbacks=[LastCheckpoint(str(tmp_path), 1)],
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, data)
+    steps = [(g, disk) for g, disk in Recorder.seen if g > 1]
+    assert steps and all(disk == g - 1 for g, disk in steps if g % 6)  # mid-epoch rows: the previous step's state
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 12  # committed at the end
+    assert not (tmp_path / "last.ckpt.pending").exists()
