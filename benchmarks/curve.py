@@ -2,9 +2,8 @@
 
 `make bench` adds it to a row's training command (`+callbacks.curve._target_=benchmarks.curve.LearningCurve`),
 so the curve comes from the same process and the same steps as the row's number. After every validation (in
-`on_validation_end`: the models log their epoch means in their own `on_validation_epoch_end`, which runs after
-the callbacks' hook of that name, so a point taken there would carry the previous epoch's values) it
-appends one JSON line to `path`: seconds of fit so far (the Timer's clock, validation included), epoch,
+`on_validation_end`, after every epoch-end hook, so that what a model logs in its own `on_validation_epoch_end`,
+such as VQ-VAE's perplexity, is this epoch's value too) it appends one JSON line to `path`: seconds of fit so far (the Timer's clock, validation included), epoch,
 global step, every scalar `val/*` metric Lightning holds, and
 - with `sse=True`, `val/sse`: the Hinton-2006 squared error per image on the validation split (the AE-30 row's
   headline, which the model itself does not log);
