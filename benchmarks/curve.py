@@ -4,14 +4,12 @@
 so the curve comes from the same process and the same steps as the row's number. After every validation (in
 `on_validation_end`, after every epoch-end hook, so that what a model logs in its own `on_validation_epoch_end`,
 such as VQ-VAE's perplexity, is this epoch's value too) it appends one JSON line to `path`: seconds of fit so far (the Timer's clock, validation included), epoch,
-global step, every scalar `val/*` metric Lightning holds, and
-- with `sse=True`, `val/sse`: the Hinton-2006 squared error per image on the validation split (the AE-30 row's
-  headline, which the model itself does not log);
-- with `parts=[...]`, those evaluation parts (`lightning_ae/evaluation/parts/`) run on the validation split,
-  each key as `val/<key>` (e.g. `val/fid/classifier`, `val/lines/mean_distance`), so that a row's curve is in
-  its headline's units. `evaluation` overrides conf/evaluation/default.yaml for them (e.g. `fid.num_samples`:
-  FID of fewer samples than the headline's 10,000 is biased upwards, so such a curve ends above the row's number).
-  They run from a fixed seed inside `torch.random.fork_rng`, so they do not move the training run's random stream.
+global step, every scalar `val/*` metric Lightning holds, and, with `parts=[...]`, those evaluation parts (`lightning_ae/evaluation/parts/`) run on the validation split,
+each key as `val/<key>` (e.g. `val/recon/sse`, `val/fid/classifier`, `val/lines/mean_distance`), so that a row's
+curve is in its headline's units. `evaluation` overrides conf/evaluation/default.yaml for them (e.g. `max_images`,
+or `fid.num_samples`: FID of fewer samples than the headline's 10,000 is biased upwards, so such a curve ends above
+the row's number). They run from a fixed seed inside `torch.random.fork_rng`, so they do not move the training
+run's random stream.
 """
 from __future__ import annotations
 
@@ -24,9 +22,8 @@ import torch
 
 
 class LearningCurve(pl.Callback):
-    def __init__(self, path: str, sse: bool = False, max_images: int = 5000, parts: list[str] | None = None,
-                 evaluation: dict | None = None):
-        self.path, self.sse, self.max_images = Path(path), sse, max_images
+    def __init__(self, path: str, parts: list[str] | None = None, evaluation: dict | None = None):
+        self.path = Path(path)
         self.parts, self.evaluation = list(parts or []), dict(evaluation or {})
         self._start: float | None = None
 
@@ -41,24 +38,11 @@ class LearningCurve(pl.Callback):
         point = {"seconds": time.perf_counter() - self._start, "epoch": trainer.current_epoch + 1,
                  "step": trainer.global_step}
         point |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
-        if self.sse:
-            point["val/sse"] = self.squared_error(trainer.datamodule, pl_module)
         if self.parts:
             point |= self.evaluate(trainer.datamodule, pl_module)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
             fh.write(json.dumps(point) + "\n")
-
-    @torch.no_grad()
-    def squared_error(self, datamodule, model) -> float:
-        """Σ over pixels of (x̂ − x)² on [0, 1] images, mean over validation images."""
-        x = datamodule.tensors("val")[0][: self.max_images].to(model.device)
-        lo, hi = datamodule.value_range
-        total = 0.0
-        for chunk in x.split(1000):
-            err = (model.reconstruct(chunk).float() - chunk.float()) / (hi - lo)
-            total += float(err.pow(2).flatten(1).sum(1).sum())
-        return total / len(x)
 
     @torch.no_grad()
     def evaluate(self, datamodule, model) -> dict[str, float]:

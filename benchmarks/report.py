@@ -49,7 +49,6 @@ class Row:
     target: tuple[str, float | str] | None  # (op, number) or (op, "<row>:<metric key>" / "<metric key>×k"); None: a baseline row
     baselines: dict[str, float | str] = field(default_factory=dict)  # label -> number or metric key / row:key
     curve: tuple[str, str] = ("val/loss", "validation loss")         # (curve key, label)
-    curve_sse: bool = False         # record the Hinton-2006 SSE on the validation split during training
     curve_parts: dict = field(default_factory=dict)  # evaluation parts to record as val/<key> after every validation,
                                     # with the evaluation settings they run under (benchmarks/curve.py)
     curve_in_headline_units: bool = False  # the curve shares an axis with the headline; else a right-hand axis
@@ -70,7 +69,8 @@ ROWS_CPU = [
         ["experiment=hinton2006"], epochs=60, minutes=30,
         headline=("recon/sse", "test SSE / image"), target=("<=", 3.00),
         baselines={"PCA-30 (this evaluation)": "baseline_pca/sse", "paper (RBM pre-training)": 3.00},
-        curve=("val/sse", "validation SSE / image"), curve_sse=True, curve_in_headline_units=True,
+        curve=("val/recon/sse", "validation SSE / image"), curve_parts={"reconstruction": {"max_images": 5000}},
+        curve_in_headline_units=True,
         crossing="PCA-30 (this evaluation)"),
     Row("vae", "IWAE paper, 1-layer VAE: 86.76 nats (K=5000); pythae VAE 89.78",
         "a one-stochastic-layer MLP VAE on dynamically binarised MNIST reaches ≤ 89 nats (IS-NLL, K=1000, all 10k test images)",
@@ -254,14 +254,14 @@ def train_overrides(row: Row, args, curve: Path) -> list[str]:
     return [*row.train, f"paths.data_dir={args.data_dir}", "test=false", "logger=csv",
             f"trainer.max_epochs={row.epochs}", max_time(cap(row, args)), "trainer.enable_progress_bar=false", "seed=0",
             "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
-            f"+callbacks.curve.sse={str(row.curve_sse).lower()}", f"+callbacks.curve.parts=[{','.join(row.curve_parts)}]",
+            f"+callbacks.curve.parts=[{','.join(row.curve_parts)}]",
             *(f"+callbacks.curve.evaluation.{k}={v}" for parts in row.curve_parts.values() for k, v in parts.items())]
 
 
 def train_row(row: Row, args, out: Path) -> dict:
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
-    extend = ["resume=auto"] if getattr(args, "extend", False) else []
+    extend = ["resume=auto"] if args.extend else []
     if not extend:
         curve.unlink(missing_ok=True)
     base = [f"model.vqvae_ckpt={load_results()[row.needs]['ckpt']}"] if row.needs else []
