@@ -28,18 +28,19 @@ def rates(steps: int, start: tuple[float, float], end: tuple[float, float]) -> t
 
 
 class StepTimer(pl.Callback):
-    """Clocks from the start of optimizer step `warmup` to the end of the last training batch."""
+    """Clocks from the start of the first training call at or after optimizer step `warmup` to the end of the last
+    one, and counts the optimizer steps in between (a call runs several under model.fused_steps)."""
 
     def __init__(self, warmup: int):
-        self.warmup, self.t0, self.t1, self.steps = warmup, None, None, 0
+        self.warmup, self.t0, self.t1, self.steps, self.first = warmup, None, None, 0, None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.warmup and self.t0 is None:
-            self.t0 = clocks()
+        if trainer.global_step >= self.warmup and self.t0 is None:
+            self.t0, self.first = clocks(), trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self.t0 is not None:
-            self.t1, self.steps = clocks(), self.steps + 1
+            self.t1, self.steps = clocks(), trainer.global_step - self.first
 
     def steps_per_second(self) -> tuple[float, float]:
         """(steps per wall second, steps per CPU second)."""

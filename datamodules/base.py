@@ -25,18 +25,26 @@ class TensorBatches:
     `progress()`, when given, returns (epoch, batches already done in it): the permutation then follows the
     trainer's epoch, and a run resumed mid-epoch continues with the batches it had not seen yet, so it
     trains on exactly what an uninterrupted run would. `pin_memory` pins each batch for a fast copy to a GPU.
+
+    `group` > 1 (model.fused_steps): each item is up to `group` consecutive batches in one pair of tensors, which
+    the model splits again, cut where the batch's index in the epoch is a multiple of `group` (so every run and
+    every resume of it cuts at the same batches); `max_batches` caps the batches of an epoch (an integer
+    trainer.limit_train_batches, which Lightning would otherwise count in items).
     """
 
     def __init__(self, x, y, batch_size, shuffle, drop_last, seed, rank=0, world_size=1, progress=None,
-                 pin_memory=False):
+                 pin_memory=False, group=1, max_batches=None):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch, self.progress, self.pin_memory = 0, progress, pin_memory
         self.per_rank = math.ceil(len(x) / world_size)
+        self.group = group
+        per_rank = self.per_rank // batch_size if drop_last else math.ceil(self.per_rank / batch_size)
+        self.batches = per_rank if max_batches is None else min(per_rank, max_batches)
 
     def __len__(self):
-        return self.per_rank // self.batch_size if self.drop_last else math.ceil(self.per_rank / self.batch_size)
+        return math.ceil(self.batches / self.group)
 
     def _indices(self):
         n = len(self.x)
@@ -56,8 +64,12 @@ class TensorBatches:
             self.epoch, skip = self.progress()
         idx = self._indices()
         self.epoch += 1
-        for b in range(skip, len(self)):
-            i = idx[b * self.batch_size : (b + 1) * self.batch_size]
+        b = skip
+        # a call cut short by trainer.max_steps counts as done (Lightning's count): its rest joins the next call
+        end = (skip // self.group + 1 + (skip % self.group > 0)) * self.group
+        while b < self.batches:
+            end = min(end, self.batches)
+            i, b, end = idx[b * self.batch_size : end * self.batch_size], end, end + self.group
             yield (self.x[i].pin_memory(), self.y[i].pin_memory()) if self.pin_memory else (self.x[i], self.y[i])
 
 
@@ -71,6 +83,7 @@ class InMemoryDataModule(pl.LightningDataModule):
     """
 
     name = "data"
+    groups_batches = True  # the training loader can hand over model.fused_steps batches at once (TensorBatches)
 
     def __init__(
         self,
@@ -86,11 +99,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         binarize: str | None = None,
         data_dir: str | None = None,
         pin_memory: bool = True,
+        resident: bool | str = "auto",
         likelihood: str | None = None,  # read by models through interpolation; unused here
     ):
         super().__init__()
         if batch_size <= 0:
             raise UserError(f"data.batch_size must be positive, got {batch_size}")
+        if resident not in (True, False, "auto"):
+            raise UserError(f"data.resident must be auto, true or false, got {resident!r}")
         if binarize not in (None, "dynamic", "static"):
             raise UserError(f"data.binarize must be null, dynamic or static, got {binarize!r}")
         self.channels, self.num_classes = int(channels), int(num_classes)
@@ -101,6 +117,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.binarize = binarize
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.pin_memory = pin_memory
+        self.resident = resident
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # split -> its tensors on the GPU
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         #: training batches done in the current epoch; checkpointed (state_dict) so a resume can skip them
         self.trained = {"epoch": -1, "batches": 0}
@@ -153,15 +171,35 @@ class InMemoryDataModule(pl.LightningDataModule):
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, split: str, train: bool) -> TensorBatches:
         self.setup()
-        x, y = self.splits[split]
+        x, y = self.device_split(split)
         rank, world = 0, 1
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
         bs = self.batch_size if train else self.eval_batch_size
-        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda" and not x.is_cuda
+        group, limit = 1, None
+        if train and self.trainer is not None:
+            group = getattr(self.trainer.lightning_module, "steps_per_call", 1)
+            limit = self.trainer.limit_train_batches if isinstance(self.trainer.limit_train_batches, int) else None
         return TensorBatches(x, y, bs, shuffle=train, drop_last=train and len(x) >= bs * world,
                              seed=self.seed, rank=rank, world_size=world, pin_memory=self.pin_memory and on_gpu,
-                             progress=self._fit_progress if train and self.trainer is not None else None)
+                             progress=self._fit_progress if train and self.trainer is not None else None,
+                             group=group, max_batches=limit if group > 1 else None)
+
+    def device_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split the loaders slice: on a GPU, a copy held in its memory (`data.resident`: auto where the split
+        takes at most a quarter of the free memory, true always, false never), so a batch is a slice on the device
+        and no copy per step; elsewhere, and for evaluation code (`splits`, `tensors`), the host tensors."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if device is None or device.type != "cuda" or self.resident is False:
+            return self.splits[split]
+        if split not in self._on_device:
+            x, y = self.splits[split]
+            size = x.numel() * x.element_size() + y.numel() * y.element_size()
+            if self.resident == "auto" and size > torch.cuda.mem_get_info(device)[0] / 4:
+                return x, y
+            self._on_device[split] = (x.to(device), y.to(device))
+        return self._on_device[split]
 
     def _fit_progress(self) -> tuple[int, int]:
         """(epoch, batches of it already trained): non-zero only when a checkpoint written mid-epoch was
@@ -212,8 +250,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         if train:  # one more training batch of this epoch: what `state_dict` reports
             epoch = self.trainer.current_epoch
             done = self.trained["batches"] if self.trained["epoch"] == epoch else 0
-            self.trained = {"epoch": epoch, "batches": done + 1}
+            self.trained = {"epoch": epoch, "batches": done + math.ceil(len(x) / self.batch_size)}
         return self.transform(x, train), y
+
+    def not_trained(self, batches: int) -> None:
+        """The model stopped at trainer.max_steps before the last `batches` of a fused call: `state_dict` must not
+        count them as trained. A run extended from that checkpoint trains them with its next call; where the cut
+        call was the epoch's last, Lightning counts the epoch as done and they are skipped."""
+        self.trained = {**self.trained, "batches": self.trained["batches"] - batches}
 
     # -- helpers for evaluation code -------------------------------------------------------------
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,10 +25,12 @@ def run(cfg: DictConfig) -> float | None:
     import pytorch_lightning as pl  # imported here, after Hydra has set up logging
 
     apply_logger_levels()
+    skip_nvml_check_without_gpu()
 
     from lightning_ae.checkpointing import check_shapes_match, resolve_ckpt_path
 
     check_no_missing_values(cfg)
+    unfuse_for_lightning_loop_options(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -82,6 +84,32 @@ def apply_logger_levels() -> None:
                 logging.getLogger(name).setLevel(spec.level)
 
 
+def unfuse_for_lightning_loop_options(cfg: DictConfig) -> None:
+    """model.fused_steps > 1 steps the optimizer inside training_step (manual optimization), where Lightning's
+    trainer.gradient_clip_val and accumulate_grad_batches do not apply: with either set, the model trains in
+    Lightning's automatic loop (fused_steps=1), and says so."""
+    if cfg.model.get("fused_steps", 1) > 1:
+        for key, off in (("gradient_clip_val", None), ("accumulate_grad_batches", 1)):
+            if cfg.trainer.get(key, off) not in (off, 0):
+                log.info("trainer.%s is applied by Lightning's automatic loop: model.fused_steps=1 in this run", key)
+                with open_dict(cfg):
+                    cfg.model.fused_steps = 1
+                return
+
+
+def skip_nvml_check_without_gpu() -> None:
+    """Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, so that asking whether CUDA is there cannot
+    initialise it before processes fork. Without an NVIDIA device that makes each `torch.cuda.is_available()` try
+    to load the NVML library again (Adam asks on every step: about 40 µs); there is nothing to protect then, so
+    the variable is dropped."""
+    import os
+
+    import torch
+
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+
+
 def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
     """`trainer.fit`; a SIGTERM (Lightning saves last.ckpt, then exits with status 0) becomes status 143 and a
     line saying where the checkpoint is, so that schedulers and users see the pre-emption."""
@@ -114,7 +142,7 @@ def save_run_config(cfg: DictConfig) -> None:
 
 
 def scalars(metrics: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if v.numel() == 1}
+    return {k: float(v) for k, v in metrics.items() if v.numel() == 1 and k not in ("step", "epoch")}  # log_step
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import pytorch_lightning as pl
@@ -177,3 +178,15 @@ def test_callbacks_see_the_epochs_own_validation_metrics(make_cfg):
     rows = csv.DictReader(open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv"))
     logged = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
     assert len(logged) == 2 and ValLossAtEpochEnd.seen == pytest.approx(logged)
+
+
+def test_the_nvml_cuda_check_is_dropped_only_without_a_gpu(monkeypatch):
+    """Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 makes every torch.cuda.is_available() (Adam asks each step) load
+    NVML again; without a device there is no fork to protect, so the variable goes; with one it stays."""
+    from lightning_ae.train import skip_nvml_check_without_gpu
+
+    for devices, kept in ((0, False), (1, True)):
+        monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: devices)
+        skip_nvml_check_without_gpu()
+        assert ("PYTORCH_NVML_BASED_CUDA_CHECK" in os.environ) == kept

@@ -24,22 +24,25 @@ class FiniteLoss(pl.Callback):
     """
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        logged = getattr(pl_module, "step_values", None)  # {names: values} of this batch's log_train calls
+        logged = getattr(pl_module, "step_values", None)  # [(step, names, values)] of this batch's log_train calls
         if not logged:
             return
-        bad = not bool(torch.isfinite(torch.cat(list(logged.values()))).all())  # one read-back per step
+        bad = not bool(torch.isfinite(torch.cat([values for _, _, values in logged])).all())  # one read-back
         if trainer.world_size > 1:
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if not bad:
             return
-        terms = [(f"train/{k}", float(v)) for k, v in pl_module.last_train_terms.items()]
-        # the total is non-finite whenever a term is: name the term that went first
+        # the first step with a non-finite term (fused steps run several per batch); the total is non-finite
+        # whenever a term is: name the term that went first
+        first = next((step for step, _, values in logged if not bool(torch.isfinite(values).all())), None)
+        terms = [(f"train/{k}", float(v)) for step, names, values in logged if step == first
+                 for k, v in zip(names, values)]
         ordered = sorted(terms, key=lambda kv: kv[0] == "train/loss")
         name, value = next(((k, v) for k, v in ordered if not math.isfinite(v)),
                            ("a loss term on another rank", float("nan")))
         last = last_checkpoint(trainer)
         kept = f"; last good checkpoint: {last}" if last else ""
-        step = trainer.fit_loop.epoch_loop.total_batch_idx  # 0-based training iteration
+        step = trainer.fit_loop.epoch_loop.total_batch_idx if first is None else first  # 0-based training step
         raise UserError(f"{name} = {value} at step {step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
                         f"lower the learning rate or clip gradients and resume{kept}")
 
@@ -74,19 +77,23 @@ class LastCheckpoint(Checkpoint):
         self.pending = self.path.with_name("last.ckpt.pending")
         self.every = every_n_train_steps
         self._saved_step = -1
+        self._pending = False  # a step checkpoint of this process waits in `pending` (no file system call per batch)
 
     def _save(self, trainer, path: Path | None = None) -> None:
         if trainer.global_step != self._saved_step:
             trainer.save_checkpoint(path or self.path, weights_only=False)  # all state: resume continues exactly
             self._saved_step = trainer.global_step
+            self._pending = path is not None
         if path is None:
             self._drop_pending(trainer)  # superseded
 
     def _commit(self, trainer) -> None:
-        if trainer.is_global_zero and self.pending.exists():  # rank 0 writes the files
+        if self._pending and trainer.is_global_zero:  # rank 0 writes the files
             os.replace(self.pending, self.path)
+        self._pending = False
 
     def _drop_pending(self, trainer) -> None:
+        self._pending = False
         if trainer.is_global_zero:
             self.pending.unlink(missing_ok=True)
 

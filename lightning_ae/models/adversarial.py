@@ -21,6 +21,7 @@ class ManualOptimization:
     #: each optimizer's step leaves the other networks without gradients: DDP must search for unused ones
     find_unused_parameters = True
     grad_clip: float | None = None
+    can_fuse = False
 
     def follow_optimizer(self, replaced: dict | None):
         """The main optimizer factory with the arguments in `replaced` changed (the config keeps

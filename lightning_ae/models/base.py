@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from typing import Any, Callable
 
 import pytorch_lightning as pl
@@ -28,6 +29,9 @@ class AutoencoderModule(pl.LightningModule):
     loss_terms: tuple[str, ...] = ("loss",)
     #: whether `sample(n)` draws from a prior
     can_sample = False
+    #: whether model.fused_steps > 1 may run several of its optimizer steps per call (not for variants that step
+    #: their own optimizers, or whose schedules count Lightning's batches)
+    can_fuse = True
     #: networks model.compile leaves as they are (those a loss differentiates twice: a compiled backward cannot be)
     not_compiled: tuple[str, ...] = ()
 
@@ -40,10 +44,15 @@ class AutoencoderModule(pl.LightningModule):
         likelihood: str = "bernoulli",
         likelihood_std: float = 0.1,
         compile: bool = False,
+        fused_steps: int = 1,
     ):
         super().__init__()
         if int(latent_dim) <= 0:
             raise UserError(f"model.latent_dim must be a positive integer, got {latent_dim}")
+        if int(fused_steps) < 1:
+            raise UserError(f"model.fused_steps must be a positive integer, got {fused_steps}")
+        if int(fused_steps) > 1 and not self.can_fuse:
+            raise UserError(f"{type(self).__name__} runs its own steps per batch: set model.fused_steps=1")
         self.shape = tuple(int(s) for s in shape)
         self.latent_dim = int(latent_dim)
         self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=1e-3)  # as conf/optimizer/adam
@@ -57,8 +66,13 @@ class AutoencoderModule(pl.LightningModule):
         #: the resolved run config, stored in every checkpoint (set by the train entry point)
         self.run_config: dict | None = None
         self._train_sums: dict[tuple[str, ...], tuple[torch.Tensor, int]] = {}
-        #: this batch's training terms, {names: values}, one entry per `log_train` call (see FiniteLoss)
-        self.step_values: dict[tuple[str, ...], torch.Tensor] = {}
+        #: this batch's training terms, (step, names, values), one entry per `log_train` call (see FiniteLoss)
+        self.step_values: list[tuple[int, tuple[str, ...], torch.Tensor]] = []
+        #: model.fused_steps > 1: several optimizer steps per `training_step` call (see `fused_training_step`)
+        self.fused_steps = int(fused_steps)
+        self.steps_per_call = 1  # this fit's number, set at fit start (`plan_fused_steps`)
+        if self.fused_steps > 1:
+            self.automatic_optimization = False
 
     # -- the interface every variant exposes -------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,6 +152,8 @@ class AutoencoderModule(pl.LightningModule):
             meter.update(v.detach(), weight=batch_size)
             if first:
                 self.log(f"{split}/{k}", meter, prog_bar=k == "loss")
+                if k == "loss" and self.steps_per_call > 1:
+                    self.log_step()
 
     def log_train(self, terms: dict[str, torch.Tensor], batch_size: int) -> None:
         """Training terms, kept cheap because it runs every step (several times for some variants). The terms
@@ -145,37 +161,116 @@ class AutoencoderModule(pl.LightningModule):
         across ranks once, at epoch end) and kept in `step_values` for the FiniteLoss callback. The step values
         (`train/<term>`) go to `self.log` only on the steps Lightning writes to the loggers: every
         `trainer.log_every_n_steps`-th batch, counted as its public `total_batch_idx` (the same count while
-        every batch steps the optimizers; under gradient accumulation or fast_dev_run, every batch). Calling
-        `self.log` on every step instead costs about 1 ms a step on CPU."""
+        every batch steps the optimizers; under gradient accumulation or fast_dev_run, every batch); with fused
+        steps, every n-th optimizer step, its row handed to the loggers by `write_train_row`. Calling `self.log`
+        on every step instead costs about 1 ms a step on CPU."""
         names = tuple(terms)
         values = torch.stack([v.detach().float() for v in terms.values()])
-        self.step_values[names] = values  # read by the FiniteLoss callback after the batch
+        trainer = self.trainer
+        fused = self.steps_per_call > 1
+        step = trainer.global_step if fused else trainer.fit_loop.epoch_loop.total_batch_idx
+        self.step_values.append((step, names, values))  # read by the FiniteLoss callback after the batch
         total, count = self._train_sums.get(names, (0.0, 0))
         self._train_sums[names] = (total + values * batch_size, count + batch_size)
-        trainer, every = self.trainer, self.trainer.log_every_n_steps
-        batch = trainer.fit_loop.epoch_loop.total_batch_idx
-        if trainer.fast_dev_run or trainer.accumulate_grad_batches > 1 or (every and (batch + 1) % every == 0):
+        every = trainer.log_every_n_steps
+        if trainer.fast_dev_run or trainer.accumulate_grad_batches > 1 or (every and (step + 1) % every == 0):
             for k, v in zip(names, values):
-                self.log(f"train/{k}", v, on_step=True, on_epoch=False, prog_bar=k == "loss")
+                self.log(f"train/{k}", v, on_step=True, on_epoch=False, prog_bar=k == "loss", logger=not fused)
+            if fused:
+                self.write_train_row(step, names, values)
+
+    def write_train_row(self, step: int, names, values) -> None:
+        """Fused steps: the `train/<term>` row of optimizer step `step`, handed to the loggers here and saved, as
+        Lightning does for a logging step. Lightning's own rows go by training_step calls, several steps each."""
+        row = {f"train/{k}": float(v) for k, v in zip(names, values)} | {"epoch": self.current_epoch}
+        for logger in self.loggers:
+            logger.log_metrics(row, step=step)
+            logger.save()
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
-        self.step_values = {}
+        self.step_values = []
 
     @property
     def last_train_terms(self) -> dict[str, torch.Tensor]:
-        """The latest training batch's terms by name (detached)."""
-        return {k: v for names, values in self.step_values.items() for k, v in zip(names, values)}
+        """The latest training step's terms by name (detached)."""
+        last = self.step_values[-1][0] if self.step_values else None
+        return {k: v for step, names, values in self.step_values if step == last for k, v in zip(names, values)}
 
     def on_train_epoch_end(self) -> None:
         sums, self._train_sums = self._train_sums, {}
         for names, (total, count) in sums.items():
             for k, mean in zip(names, total / count):
                 self.log(f"train/{k}_epoch", mean, on_step=False, on_epoch=True, sync_dist=True)
+        if self.steps_per_call > 1:
+            self.log_step()
+        if self.fused_steps > 1:
+            for config in self.trainer.lr_scheduler_configs:  # Lightning steps them only under automatic optimization
+                config.scheduler.step()
 
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> torch.Tensor:
+        """One batch's loss, its terms logged."""
         terms = self.loss(batch)
         self.log_terms("train", terms, len(batch[0]))
         return terms["loss"]
+
+    def training_step(self, batch, batch_idx):
+        if self.automatic_optimization:
+            return self.train_batch(batch)
+        self.fused_training_step(batch)
+
+    # -- model.fused_steps ---------------------------------------------------------------------
+    def log_step(self) -> None:
+        """Fused steps: the optimizer step and epoch of Lightning's next epoch-level row (train/<term>_epoch, val/,
+        test/), as without fusing: Lightning keys rows by its count of training_step calls unless a `step` is logged
+        (and then adds no epoch). ModelCheckpoint reads both too: a `{step}` in its filename is then this number."""
+        step = self.global_step - 1 if self.trainer.training or self.trainer.validating else self.global_step
+        self.log("step", float(step), on_step=False, on_epoch=True)
+        self.log("epoch", float(self.current_epoch), on_step=False, on_epoch=True)
+
+    def fused_training_step(self, batch) -> None:
+        """Fused steps (model.fused_steps > 1): the loader hands over `steps_per_call` consecutive batches at once and
+        this runs one optimizer step on each, as the automatic loop would (loss, zero_grad, backward, step; Lightning
+        counts each step in global_step, scales the loss under 16-mixed and runs the step hooks). What it saves is
+        Lightning's per-call cost, about 0.5 ms on a CPU and more than an MLP step on a GPU; the weights, the logged
+        rows and the checkpoints are those of the unfused run (tests/models/test_fused.py)."""
+        opt = self.optimizers()
+        batches = [batch]
+        if self.steps_per_call > 1:
+            size = self.trainer.datamodule.batch_size
+            batches = list(zip(batch[0].split(size), batch[1].split(size)))
+        for k, sub in enumerate(batches):
+            if 0 < self.trainer.max_steps <= self.global_step:  # the run ends inside this call
+                self.trainer.datamodule.not_trained(len(batches) - k)
+                break
+            loss = self.train_batch(sub)
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()
+
+    def plan_fused_steps(self) -> int:
+        """This fit's optimizer steps per call: `model.fused_steps`, at most trainer.log_every_n_steps and
+        callbacks.last_checkpoint.every_n_train_steps (a call then holds at most one logged row, and step
+        checkpoints keep their interval), and 1 where something counts single batches: a fractional
+        trainer.limit_train_batches, val_check_interval or overfit_batches (Lightning counts calls), another
+        callback's every_n_train_steps in the run's config (ModelCheckpoint saves only at exact multiples), or a
+        datamodule that cannot hand over several batches at once."""
+        trainer = self.trainer
+        callbacks = (self.run_config or {}).get("callbacks") or {}
+        per_call = (isinstance(trainer.limit_train_batches, float) and trainer.limit_train_batches != 1.0,
+                    trainer.val_check_interval != 1.0 or isinstance(trainer.val_check_interval, int),
+                    trainer.overfit_batches,
+                    not getattr(trainer.datamodule, "groups_batches", False),
+                    any(name != "last_checkpoint" and isinstance(c, dict) and c.get("every_n_train_steps")
+                        for name, c in callbacks.items()))
+        intervals = (trainer.log_every_n_steps, *(getattr(c, "every", 0) for c in trainer.checkpoint_callbacks))
+        return 1 if any(per_call) else min(self.fused_steps, *(n for n in intervals if n))
+
+    def on_fit_start(self) -> None:
+        if self.fused_steps > 1:
+            self.steps_per_call = self.plan_fused_steps()
+            if self.steps_per_call != self.fused_steps:
+                log.info("model.fused_steps=%d: %d optimizer steps per call in this run (see plan_fused_steps)",
+                         self.fused_steps, self.steps_per_call)
 
     def validation_step(self, batch, batch_idx):
         self.log_terms("val", self.loss(batch), len(batch[0]))
@@ -200,6 +295,13 @@ class AutoencoderModule(pl.LightningModule):
             checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            stored = ((checkpoint.get("lightning_ae") or {}).get("config") or {}).get("model", {})
+            was = int(stored.get("fused_steps", 1))
+            if (was > 1) != (self.fused_steps > 1):  # Lightning counts the steps of the two loops apart
+                raise UserError(f"{self.trainer.ckpt_path} was trained with model.fused_steps={was}; resume it with "
+                                f"model.fused_steps={was} (fused steps need manual optimization, which trainer."
+                                "gradient_clip_val and accumulate_grad_batches turn off), or start a new run")
         self._resume_rng = checkpoint.get("rng_state")  # applied once training restarts, see below
         self._resumed = True
 

@@ -69,6 +69,7 @@ def balance_kl(kl_all: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor,
 
 
 class NVAE(AutoencoderModule):
+    can_fuse = False  # its warm-up and cosine schedules count Lightning's batches (estimated_stepping_batches)
     loss_terms = ("loss", "recon", "kl", "elbo")
     can_sample = True
 

@@ -97,8 +97,8 @@ class VQVAE(AutoencoderModule):
     def _counts(self) -> torch.Tensor:
         return torch.bincount(self._indices.reshape(-1), minlength=self.num_codes).float()
 
-    def training_step(self, batch, batch_idx):
-        loss = super().training_step(batch, batch_idx)
+    def train_batch(self, batch):
+        loss = super().train_batch(batch)
         n = len(batch[0])
         figures = {"perplexity": usage_from_counts(self._counts())["perplexity"],
                    "dead_codes": self.quantizer.dead().float().mean()}

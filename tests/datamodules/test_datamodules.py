@@ -46,6 +46,25 @@ def test_batches_cover_the_epoch_once_and_reshuffle():
     assert not torch.equal(first, second)
 
 
+@pytest.mark.parametrize("skip,max_batches,sizes", [
+    (0, None, [10, 10, 1]),   # a call per 10 batches, cut at multiples of 10 in the epoch
+    (10, None, [10, 1]),      # resumed after a whole call
+    (9, None, [11, 1]),       # a call cut short by max_steps counts as done: its last batch joins the next call
+    (0, 7, [7]),              # an integer trainer.limit_train_batches counts batches
+])
+def test_fused_calls_group_consecutive_batches(skip, max_batches, sizes):
+    """model.fused_steps=10: items of up to ten consecutive batches of the epoch's order, as many as len() says
+    (Lightning stops an epoch after len() items)."""
+    x = torch.arange(42).view(42, 1, 1, 1)
+    plain = TensorBatches(x, torch.arange(42), 2, shuffle=True, drop_last=True, seed=0)
+    order = torch.cat([b[0].flatten() for b in plain])
+    grouped = TensorBatches(x, torch.arange(42), 2, shuffle=True, drop_last=True, seed=0, group=10,
+                            max_batches=max_batches, progress=lambda: (0, skip))
+    items = [b[0].flatten() for b in grouped]
+    assert [len(i) // 2 for i in items] == sizes and len(grouped) - (skip + 9) // 10 == len(items)
+    assert torch.equal(torch.cat(items), order[2 * skip : 2 * (max_batches or 21)])
+
+
 def test_ddp_shards_are_equal_sized_and_disjoint():
     x = torch.arange(20).view(20, 1, 1, 1)
     shards = [TensorBatches(x, torch.arange(20), 4, True, True, seed=3, rank=r, world_size=2) for r in (0, 1)]
