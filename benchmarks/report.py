@@ -258,10 +258,21 @@ def train_overrides(row: Row, args, curve: Path) -> list[str]:
             *(f"+callbacks.curve.evaluation.{k}={v}" for parts in row.curve_parts.values() for k, v in parts.items())]
 
 
+def same_loop(ckpt: Path) -> list[str]:
+    """--extend: the model.fused_steps the row's checkpoint was trained with (a resume keeps its training loop; rows
+    trained before fused steps existed took one step per call)."""
+    if not ckpt.is_file():
+        return []
+    import torch
+
+    stored = torch.load(ckpt, map_location="cpu", weights_only=False).get("lightning_ae") or {}
+    return [f"++model.fused_steps={((stored.get('config') or {}).get('model') or {}).get('fused_steps', 1)}"]
+
+
 def train_row(row: Row, args, out: Path) -> dict:
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
-    extend = ["resume=auto"] if args.extend else []
+    extend = ["resume=auto", *same_loop(out / "train" / "checkpoints" / "last.ckpt")] if args.extend else []
     if not extend:
         curve.unlink(missing_ok=True)
     base = [f"model.vqvae_ckpt={load_results()[row.needs]['ckpt']}"] if row.needs else []

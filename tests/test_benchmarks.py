@@ -136,3 +136,18 @@ def test_a_resumed_curve_continues_its_clock(tmp_path):
     fresh = LearningCurve(str(tmp_path / "new.jsonl"))
     fresh.on_fit_start(None, None)
     assert time.perf_counter() - fresh._start == pytest.approx(0.0, abs=1.0)
+
+
+def test_an_extended_row_keeps_the_loop_its_checkpoint_was_trained_with(tmp_path):
+    """`--extend` resumes with the checkpoint's model.fused_steps (rows trained before fused steps took one step
+    per call), since a resume across the two loops is refused."""
+    import torch
+
+    from benchmarks.report import same_loop
+
+    ckpt = tmp_path / "last.ckpt"
+    assert same_loop(ckpt) == []  # nothing to resume
+    torch.save({"lightning_ae": {"config": {"model": {"_target_": "x"}}}}, ckpt)
+    assert same_loop(ckpt) == ["++model.fused_steps=1"]
+    torch.save({"lightning_ae": {"config": {"model": {"fused_steps": 10}}}}, ckpt)
+    assert same_loop(ckpt) == ["++model.fused_steps=10"]

@@ -232,7 +232,8 @@ class AutoencoderModule(pl.LightningModule):
         this runs one optimizer step on each, as the automatic loop would (loss, zero_grad, backward, step; Lightning
         counts each step in global_step, scales the loss under 16-mixed and runs the step hooks). What it saves is
         Lightning's per-call cost, about 0.5 ms on a CPU and more than an MLP step on a GPU; the weights, the logged
-        rows and the checkpoints are those of the unfused run (tests/models/test_fused.py)."""
+        rows and the checkpoints are those of the unfused run (tests/models/test_fused.py), except that dynamic
+        binarisation draws a call's pixels at once."""
         opt = self.optimizers()
         batches = [batch]
         if self.steps_per_call > 1:

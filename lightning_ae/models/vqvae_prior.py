@@ -48,13 +48,14 @@ class VQVAEPrior(AutoencoderModule):
     can_sample = True
 
     def __init__(self, net, vqvae_ckpt: str | None = None, shape=None, optimizer=None, scheduler=None,
-                 temperature: float = 1.0, compile: bool = False):
+                 temperature: float = 1.0, compile: bool = False, fused_steps: int = 1):
         vqvae = load_vqvae(vqvae_ckpt)
         if shape is not None and tuple(int(s) for s in shape) != vqvae.shape:
             raise UserError(f"model.vqvae_ckpt was trained on images of shape {vqvae.shape} but this data has "
                             f"{tuple(shape)}; use the same data (and size) as the VQ-VAE run")
         super().__init__(shape=vqvae.shape, latent_dim=vqvae.latent_dim, optimizer=optimizer, scheduler=scheduler,
-                         likelihood=vqvae.likelihood.kind, likelihood_std=vqvae.likelihood.std, compile=compile)
+                         likelihood=vqvae.likelihood.kind, likelihood_std=vqvae.likelihood.std, compile=compile,
+                         fused_steps=fused_steps)
         self.vqvae = vqvae.requires_grad_(False).eval()
         self.prior = net(num_codes=vqvae.num_codes)
         self.temperature = float(temperature)
