@@ -44,7 +44,18 @@ class TensorBatches:
         self.batches = per_rank if max_batches is None else min(per_rank, max_batches)
 
     def __len__(self):
-        return math.ceil(self.batches / self.group)
+        """Items of an epoch as Lightning counts them: where a run resumes after a call that trainer.max_steps cut
+        short, the calls it had made (the cut one counts as done) plus the items that are left."""
+        skip = self.progress()[1] if self.progress is not None else 0
+        return math.ceil(skip / self.group) + len(self._cuts(skip))
+
+    def _cuts(self, skip: int) -> list[tuple[int, int]]:
+        """(first, end) batch of each item left in the epoch after `skip` batches: cut where the batch's index is a
+        multiple of `group`; after a call cut short, its rest joins the next call (or stands alone at the end)."""
+        g, n = self.group, self.batches
+        ends = list(range((skip // g + 1 + (skip % g > 0)) * g, n, g)) + [n]
+        starts = [skip, *ends[:-1]]
+        return [(a, b) for a, b in zip(starts, ends) if a < b]
 
     def _indices(self):
         n = len(self.x)
@@ -64,12 +75,8 @@ class TensorBatches:
             self.epoch, skip = self.progress()
         idx = self._indices()
         self.epoch += 1
-        b = skip
-        # a call cut short by trainer.max_steps counts as done (Lightning's count): its rest joins the next call
-        end = (skip // self.group + 1 + (skip % self.group > 0)) * self.group
-        while b < self.batches:
-            end = min(end, self.batches)
-            i, b, end = idx[b * self.batch_size : end * self.batch_size], end, end + self.group
+        for first, end in self._cuts(skip):
+            i = idx[first * self.batch_size : end * self.batch_size]
             yield (self.x[i].pin_memory(), self.y[i].pin_memory()) if self.pin_memory else (self.x[i], self.y[i])
 
 
@@ -255,8 +262,7 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def not_trained(self, batches: int) -> None:
         """The model stopped at trainer.max_steps before the last `batches` of a fused call: `state_dict` must not
-        count them as trained. A run extended from that checkpoint trains them with its next call; where the cut
-        call was the epoch's last, Lightning counts the epoch as done and they are skipped."""
+        count them as trained: a run extended from that checkpoint trains them first (see `TensorBatches._cuts`)."""
         self.trained = {**self.trained, "batches": self.trained["batches"] - batches}
 
     # -- helpers for evaluation code -------------------------------------------------------------
