@@ -47,6 +47,6 @@ def test_the_data_set_stays_in_gpu_memory(make_cfg, resident, device):
     """data.resident=auto on a GPU: batches are slices of tensors already there, with no copy per step."""
     from tests.conftest import run_cfg
 
-    run_cfg(make_cfg("vae", "digits", ["trainer=gpu", f"data.resident={resident}",
+    run_cfg(make_cfg("vae", "digits", ["trainer=gpu", "trainer.accelerator=gpu", f"data.resident={resident}",
                                        "+callbacks.where._target_=tests.test_gpu.LoaderDevice"]))
     assert LoaderDevice.seen == device
