@@ -44,14 +44,13 @@ class TensorBatches:
         self.batches = per_rank if max_batches is None else min(per_rank, max_batches)
 
     def __len__(self):
-        """Items of an epoch as Lightning counts them: where a run resumes after a call that trainer.max_steps cut
-        short, the calls it had made (the cut one counts as done) plus the items that are left."""
-        skip = self.progress()[1] if self.progress is not None else 0
-        return math.ceil(skip / self.group) + len(self._cuts(skip))
+        return math.ceil(self.batches / self.group)
 
     def _cuts(self, skip: int) -> list[tuple[int, int]]:
         """(first, end) batch of each item left in the epoch after `skip` batches: cut where the batch's index is a
-        multiple of `group`; after a call cut short, its rest joins the next call (or stands alone at the end)."""
+        multiple of `group`. After a call that trainer.max_steps cut short (Lightning counts it as made), its rest
+        joins the next call, so the epoch still has len() items; where it was the epoch's last call, Lightning
+        counts the epoch as done and the rest is not asked for."""
         g, n = self.group, self.batches
         ends = list(range((skip // g + 1 + (skip % g > 0)) * g, n, g)) + [n]
         starts = [skip, *ends[:-1]]

@@ -104,8 +104,11 @@ class LastCheckpoint(Checkpoint):
         self._commit(trainer)  # the previous batch's rows have reached the loggers
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        # global_step may advance by several per batch (one per optimizer): save on crossing a multiple
-        if self.every and trainer.global_step // self.every > max(self._saved_step, 0) // self.every:
+        # global_step may advance by several per batch (one per optimizer): save on crossing a multiple; and at the
+        # batch that reaches trainer.max_steps, since a save at the end of an epoch cut short there would mark the
+        # epoch done, and a run extended from it would skip the epoch's other batches
+        crossed = self.every and trainer.global_step // self.every > max(self._saved_step, 0) // self.every
+        if crossed or 0 < trainer.max_steps <= trainer.global_step:
             self._save(trainer, self.pending)
 
     def on_train_epoch_end(self, trainer, pl_module):

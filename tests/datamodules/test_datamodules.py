@@ -51,7 +51,6 @@ def test_batches_cover_the_epoch_once_and_reshuffle():
     (10, None, [10, 1]),      # resumed after a whole call
     (9, None, [11, 1]),       # a call cut short by max_steps counts as done: its last batch joins the next call
     (0, 7, [7]),              # an integer trainer.limit_train_batches counts batches
-    (15, 18, [3]),            # cut short in the epoch's last call: the rest is one more item
 ])
 def test_fused_calls_group_consecutive_batches(skip, max_batches, sizes):
     """model.fused_steps=10: items of up to ten consecutive batches of the epoch's order, as many as len() says

@@ -51,13 +51,17 @@ def test_fused_steps_train_and_log_what_one_step_per_call_does(make_cfg, tmp_pat
     assert rows == _rows(tmp_path / "fused")
 
 
-def test_a_fused_run_resumed_mid_epoch_continues_exactly(make_cfg, tmp_path):
-    """Stopped by trainer.max_steps at step 30, inside a call (mid-epoch 2), then `resume=auto` to 3 epochs: the
-    weights and the step rows of an uninterrupted fused run (the stop itself adds one epoch-level row)."""
-    extra = ["trainer.max_epochs=3", "callbacks.last_checkpoint.every_n_train_steps=10", "test=false"]
+@pytest.mark.parametrize("fused,stop,extra", [
+    (10, 30, ["callbacks.last_checkpoint.every_n_train_steps=10"]),  # inside a call: 9 of its 10 steps
+    (1, 18, []),  # no step checkpoint there: last.ckpt is written at the batch that reaches max_steps
+])
+def test_a_run_stopped_by_max_steps_and_resumed_continues_exactly(make_cfg, tmp_path, fused, stop, extra):
+    """Stopped by trainer.max_steps mid-epoch, then `resume=auto` to 3 epochs: the weights and the step rows of an
+    uninterrupted run (the stop itself adds one epoch-level row)."""
+    extra = ["trainer.max_epochs=3", "test=false", f"model.fused_steps={fused}", *extra]
     full = _run(make_cfg, tmp_path / "full", extra)
-    stopped = _run(make_cfg, tmp_path / "resumed", [*extra, "trainer.max_steps=30"])  # 9 of a call's 10 steps
-    assert stopped["global_step"] == 30 and stopped["epoch"] == 1
+    stopped = _run(make_cfg, tmp_path / "resumed", [*extra, f"trainer.max_steps={stop}"])
+    assert stopped["global_step"] == stop and stopped["epoch"] == stop // 21
     resumed = _run(make_cfg, tmp_path / "resumed", [*extra, "resume=auto"])
     assert full["global_step"] == resumed["global_step"] == 63
     for k, v in full["state_dict"].items():
