@@ -55,7 +55,7 @@ def last_checkpoint(trainer) -> Path | None:
 
 class LastCheckpoint(Checkpoint):
     """Keeps `<dirpath>/last.ckpt` fresh: every `every_n_train_steps` optimizer steps, at every epoch end,
-    at the end of training, and on SIGTERM (SLURM pre-emption, `kill`) before the process exits, so that
+    at the step that reaches trainer.max_steps, and on SIGTERM (SLURM pre-emption, `kill`) before the process exits, so that
     `resume=auto` loses at most N steps (and the batch in flight) to a SIGKILL and nothing to a SIGTERM. Writes
     go through the trainer's (atomic) checkpoint IO. Best-by-metric checkpoints are ModelCheckpoint's job.
     As a `Checkpoint`, Lightning runs it after the other callbacks of a step (after FiniteLoss).
