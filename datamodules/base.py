@@ -6,6 +6,7 @@ the class label, or -1 where the data has none.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_ae.errors import UserError
+
+log = logging.getLogger("lightning_ae")
 
 
 class TensorBatches:
@@ -125,6 +128,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.resident = resident
         self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # split -> its tensors on the GPU
+        self._said_host = False  # data.resident=true off a GPU is said once
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         #: training batches done in the current epoch; checkpointed (state_dict) so a resume can skip them
         self.trained = {"epoch": -1, "batches": 0}
@@ -197,6 +201,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         takes at most a quarter of the free memory, true always, false never), so a batch is a slice on the device
         and no copy per step; elsewhere, and for evaluation code (`splits`, `tensors`), the host tensors."""
         device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if device is not None and device.type != "cuda" and self.resident is True and not self._said_host:
+            self._said_host = True
+            log.info("data.resident=true holds data sets in GPU memory; on %s they stay in host memory", device.type)
         if device is None or device.type != "cuda" or self.resident is False:
             return self.splits[split]
         if split not in self._on_device:

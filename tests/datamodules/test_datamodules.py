@@ -144,3 +144,15 @@ def test_image_folder_skips_unreadable_files_with_a_warning(make_cfg, data_root,
         dm.setup()
     assert "skipped 1 unreadable" in caplog.text
     assert sum(len(dm.splits[s][0]) for s in dm.splits) == 24
+
+
+def test_resident_data_off_a_gpu_is_said_once(make_cfg, caplog):
+    """data.resident=true asks for GPU memory: on a CPU run the data stays where it is, and one line says so."""
+    import logging
+
+    from tests.conftest import run_cfg
+
+    with caplog.at_level(logging.INFO, logger="lightning_ae"):
+        run_cfg(make_cfg("ae", "digits", ["data.resident=true"]))
+    said = [r.message for r in caplog.records if "data.resident=true" in r.message]
+    assert said == ["data.resident=true holds data sets in GPU memory; on cpu they stay in host memory"]
