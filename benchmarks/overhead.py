@@ -9,6 +9,10 @@
    framework's stamps come from `benchmarks/epoch_clock.py`, added by a `+callbacks` override),
    time-to-first-step (launch to the first training batch) and the test −ELBO (they must agree); beside the
    wall times, CPU seconds (of the process, and per epoch), the steadier figure on a shared machine.
+1b. **Steady epoch in lockstep.** The same two processes launched together, taking turns epoch by epoch
+   (`benchmarks/turns.py`): only one works at a time, so each framework epoch (training, validation, its
+   checkpoints) is timed right beside a plain one and the machine's drift between minutes cancels. The figure
+   is the median ratio of the epoch pairs, the first epoch of each run excluded.
 2. **Stripped, in one process**: steps/s of the framework's training steps with callbacks, progress bar and
    validation off, against the plain loop's, after `--warmup` steps.
 
@@ -113,6 +117,50 @@ def whole_processes(args) -> None:
               f"{min(paired):5.3f}-{max(paired):5.3f})  {target}")
 
 
+def lockstep(args) -> None:
+    """Row 1b: the two processes of row 1 launched together, taking turns epoch by epoch (benchmarks/turns.py),
+    so each framework epoch is timed beside a plain one; the ratio of each epoch pair, epochs 2.. of each run."""
+    from benchmarks.turns import SIDES, make_pipes
+
+    print(f"row 1b, steady epoch in lockstep: the same two runs, {args.lockstep_epochs} epochs each, taking turns "
+          "(an epoch = training, validation, checkpoints)", flush=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    ratios, sides = [], {"framework": [], "plain": []}
+    for k in range(args.lockstep_runs):
+        pipes, turns = make_pipes(OUT / "turns"), OUT / "turns"
+        run_dir, clock = OUT / f"lockstep_{k}", OUT / f"lockstep_{k}" / "clock.json"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cmds = {"framework": [sys.executable, "-m", "lightning_ae", *USER_RUN, f"trainer.max_epochs={args.lockstep_epochs}",
+                              EVALUATION_OFF, f"paths.data_dir={args.data_dir}", f"hydra.run.dir={run_dir}",
+                              "+callbacks.clock._target_=benchmarks.epoch_clock.EpochClock",
+                              f"+callbacks.clock.path={clock}", f"+callbacks.clock.turns={turns}"],
+                "plain": [sys.executable, str(ROOT / "benchmarks" / "plain_vae.py"), "--data-dir", args.data_dir,
+                          "--epochs", str(args.lockstep_epochs), "--out", str(OUT / f"plain_lockstep_{k}"),
+                          "--turns", str(turns)]}
+        with open(OUT / "stderr.log", "a") as err:
+            procs = {side: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+                     for side, cmd in cmds.items()}
+            os.write(pipes[SIDES[k % 2]], b".")  # who goes first alternates between runs
+            outs = {side: p.communicate()[0] for side, p in procs.items()}
+        for fd in pipes.values():
+            os.close(fd)
+        if any(p.returncode for p in procs.values()):
+            raise SystemExit(f"a lockstep run failed; see {OUT / 'stderr.log'}")
+        spans = {"framework": json.loads(clock.read_text())["turns"],
+                 "plain": json.loads(outs["plain"].strip().splitlines()[-1])["turns"]}
+        epochs = {side: [b - a for a, b in spans[side]][1:] for side in spans}  # the first epoch warms up
+        for side in epochs:
+            sides[side] += epochs[side]
+        pair = [f / p for f, p in zip(epochs["framework"], epochs["plain"])]
+        ratios += pair
+        print(f"  run {k}: framework epochs {' '.join(f'{e:.2f}' for e in epochs['framework'])} s; plain "
+              f"{' '.join(f'{e:.2f}' for e in epochs['plain'])} s; ratios {' '.join(f'{r:.3f}' for r in pair)}",
+              flush=True)
+    print(f"  steady epoch, wall s: framework {statistics.median(sides['framework']):.2f}, plain "
+          f"{statistics.median(sides['plain']):.2f}; ratio, median of {len(ratios)} epoch pairs "
+          f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})  target ≤ 1.05")
+
+
 def stripped_config(args):
     return compose([*USER_RUN, f"paths.data_dir={args.data_dir}", "trainer.accelerator=cpu", "logger=csv",
                     "callbacks=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
@@ -180,13 +228,17 @@ def main():
     p.add_argument("--epochs", type=int, default=5, help="row 1: epochs per run (at least 3: the first is excluded)")
     p.add_argument("--steps", type=int, default=300, help="row 2: timed steps per run")
     p.add_argument("--warmup", type=int, default=20, help="row 2: untimed steps first")
-    p.add_argument("--rows", default="process,stripped", help="which rows: process, stripped or both")
+    p.add_argument("--lockstep-runs", type=int, default=3, help="row 1b: runs of the two processes in lockstep")
+    p.add_argument("--lockstep-epochs", type=int, default=8, help="row 1b: epochs per lockstep run")
+    p.add_argument("--rows", default="process,lockstep,stripped", help="which rows: process, lockstep, stripped")
     args = p.parse_args()
     args.data_dir = str(Path(args.data_dir).resolve())
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{date.today()}", flush=True)
     if "process" in args.rows:
         whole_processes(args)
+    if "lockstep" in args.rows:
+        lockstep(args)
     if "stripped" in args.rows:
         stripped(args)
 

@@ -190,3 +190,12 @@ def test_the_nvml_cuda_check_is_dropped_only_without_a_gpu(monkeypatch):
         monkeypatch.setattr(torch.cuda, "device_count", lambda: devices)
         skip_nvml_check_without_gpu()
         assert ("PYTORCH_NVML_BASED_CUDA_CHECK" in os.environ) == kept
+
+
+def test_the_profiler_report_is_shown(tmp_path):
+    """trainer.profiler=simple prints Lightning's table of hook times (its logger is kept at INFO while
+    Lightning's start-up chatter is at WARNING: conf/hydra/default.yaml)."""
+    res = run_cli(["trainer.fast_dev_run=true", "trainer.profiler=simple", "evaluation.enabled=false", *QUIET], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = res.stdout + res.stderr
+    assert "FIT Profiler Report" in report and "run_training_epoch" in report, report[-2000:]

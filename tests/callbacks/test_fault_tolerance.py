@@ -82,3 +82,42 @@ def test_a_step_checkpoint_appears_only_after_its_batch_reached_the_loggers(tmp_
     assert steps and all(disk == g - 1 for g, disk in steps if g % 6)  # mid-epoch rows: the previous step's state
     assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 12  # committed at the end
     assert not (tmp_path / "last.ckpt.pending").exists()
+
+
+@pytest.mark.parametrize("minutes, saved", [
+    (1.0, [("pending", 3), ("pending", 6), ("pending", 9), ("pending", 12)]),  # a batch 25 s: due every 3rd batch
+    (None, [("last", 12)]),   # no interval: the end of training only (epoch 1's end writes nothing)
+    (10.0, [("last", 12)]),   # the interval never passes: likewise
+])
+def test_last_checkpoint_is_written_once_its_minutes_have_passed_and_at_the_end(tmp_path, monkeypatch, minutes, saved):
+    """every_n_minutes: a save at the first batch end once that much time has passed since the last save; an
+    epoch end that is not the last writes only when it is due; the last epoch always ends with last.ckpt."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_ae.callbacks import LastCheckpoint, fault_tolerance
+    from lightning_ae.nets import MLP
+
+    now = [0.0]
+    monkeypatch.setattr(fault_tolerance, "clock", lambda: now[0])
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, *args):
+            now[0] += 25.0
+
+    torch.manual_seed(0)
+    model = AE(net=MLP(hidden=[8]), shape=[1, 4, 4], latent_dim=2, fused_steps=1)
+    data = DataLoader(TensorDataset(torch.rand(24, 1, 4, 4), torch.zeros(24, dtype=torch.long)), batch_size=4)
+    trainer = pl.Trainer(max_epochs=2, logger=False, callbacks=[Clock(), LastCheckpoint(str(tmp_path), None, minutes)],
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    writes, save = [], trainer.save_checkpoint
+
+    def recording(path, **kwargs):
+        writes.append(("pending" if str(path).endswith(".pending") else "last", trainer.global_step))
+        save(path, **kwargs)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", recording)
+    trainer.fit(model, data)
+    assert writes == saved
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 12
+    assert not (tmp_path / "last.ckpt.pending").exists()
