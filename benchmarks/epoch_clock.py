@@ -7,9 +7,8 @@
 The file holds `first_step` (time.time() as the first training batch starts), `epoch_ends` (one stamp per
 training epoch, taken at `on_train_epoch_end`, i.e. after that epoch's validation) and `epoch_cpu` (the
 process's CPU seconds at the same moments). Wall stamps are Unix times, so the launching process can
-subtract its own launch time. With `turns=<directory>` (the lockstep row, `benchmarks/turns.py`) each epoch
-waits for its turn at its start and hands the turn over at the next epoch's start or at the end of training,
-and the file also holds `turns`, the (start, end) of each epoch's turn.
+subtract its own launch time. Under `benchmarks/turns.py` (the lockstep row) it also marks the phase boundaries:
+each epoch's start and the end of training.
 """
 from __future__ import annotations
 
@@ -19,24 +18,18 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from benchmarks import turns
+
 
 class EpochClock(pl.Callback):
-    def __init__(self, path: str, turns: str | None = None):
+    def __init__(self, path: str):
         self.path, self.first_step, self.epoch_ends, self.epoch_cpu = Path(path), None, [], []
-        self.turns = None
-        if turns:
-            from benchmarks.turns import Turns
-
-            self.turns = Turns(turns, "framework")
 
     def on_train_epoch_start(self, trainer, pl_module):
-        if self.turns:
-            self.turns.next_epoch()
+        turns.epoch_boundary()
 
     def on_train_end(self, trainer, pl_module):
-        if self.turns:
-            self.turns.finish()
-            self.write()
+        turns.epoch_boundary()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.first_step is None:
@@ -45,9 +38,5 @@ class EpochClock(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         self.epoch_ends.append(time.time())
         self.epoch_cpu.append(time.process_time())
-        self.write()
-
-    def write(self) -> None:
         self.path.write_text(json.dumps({"first_step": self.first_step, "epoch_ends": self.epoch_ends,
-                                         "epoch_cpu": self.epoch_cpu,
-                                         "turns": self.turns.spans if self.turns else None}))
+                                         "epoch_cpu": self.epoch_cpu}))

@@ -4,7 +4,7 @@ What a researcher would write without the framework, doing the same work as the 
 from the IDX files, the same 55k/5k train/validation split (permutation seeded with data.seed 1234) and the same
 per-epoch shuffles, the MLP VAE (784-512-512-2·20 encoder, 20-512-512-784 decoder, ReLU, Bernoulli likelihood),
 Adam 1e-3, batch 128; per epoch a training pass, a validation pass and a checkpoint (model + optimizer
-state), then a test pass. Imports torch and numpy only (and benchmarks/turns.py with `--turns`). Prints one JSON line: `first_step` and `epoch_ends`
+state), then a test pass. Imports torch and numpy only (and marks its phases when run under benchmarks/turns.py). Prints one JSON line: `first_step` and `epoch_ends`
 (Unix times), `epoch_cpu` (the process's CPU seconds at each epoch end) and `test_loss` (the test set's mean
 negative ELBO in nats).
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -62,14 +63,8 @@ def main(argv=None) -> None:
     p.add_argument("--latent-dim", type=int, default=20)
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512])
     p.add_argument("--out", default="outputs/benchmarks/plain_vae")
-    p.add_argument("--turns", help="a directory of turn pipes: run each epoch in turn with the framework "
-                                    "(overhead.py's lockstep row, benchmarks/turns.py)")
     args = p.parse_args(argv)
-    turns = None
-    if args.turns:
-        from benchmarks.turns import Turns
-
-        turns = Turns(args.turns, "plain")
+    turns = sys.modules.get("benchmarks.turns")  # run under benchmarks/turns.py: mark the phase boundaries
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     raw = Path(args.data_dir) / "MNIST" / "raw"
@@ -85,7 +80,7 @@ def main(argv=None) -> None:
     bs, first_step, epoch_ends, epoch_cpu = args.batch_size, None, [], []
     for epoch in range(args.epochs):
         if turns:
-            turns.next_epoch()
+            turns.epoch_boundary()
         order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(1234 + epoch))
         for b in range(len(x_train) // bs):
             if first_step is None:
@@ -101,10 +96,10 @@ def main(argv=None) -> None:
         epoch_ends.append(time.time())
         epoch_cpu.append(time.process_time())
     if turns:
-        turns.finish()
+        turns.epoch_boundary()
     test_loss = evaluate(enc, dec, x_test, bs)
     print(json.dumps({"first_step": first_step, "epoch_ends": epoch_ends, "epoch_cpu": epoch_cpu,
-                      "test_loss": test_loss, "turns": turns.spans if turns else None}), flush=True)
+                      "test_loss": test_loss}), flush=True)
 
 
 if __name__ == "__main__":

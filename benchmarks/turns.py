@@ -1,18 +1,31 @@
-"""Two processes taking turns, epoch by epoch, for `overhead.py`'s lockstep row.
+"""Two processes taking turns, for `overhead.py`'s lockstep row.
 
 Between whole processes run one after the other, this machine's speed drifts by up to ±15 %, more than the
-difference being measured. In lockstep, the framework run and the plain loop run at the same time but only one
-of them works at any moment: each holds the turn for one epoch (training, validation, checkpoint), then hands it
-over and waits. So each framework epoch is timed right beside a plain one, under the same machine conditions.
+difference being measured. In lockstep, the framework run and the plain loop are launched together but only one
+of them works at any moment. Each holds the turn for one phase and then hands it over and waits. The phases are
+start-up (launch to the first epoch), each epoch (training, validation, checkpoints) and the rest (testing and
+exit). So each phase of one side is timed right beside the same phase of the other, under the same machine
+conditions, and the sum of a side's turns is its whole process without the drift.
 
-The turn is a byte passed through two named pipes in one directory (`framework`, `plain`): a side waits by
+    python -m benchmarks.turns <directory> framework -m lightning_ae ...   # or: ... plain benchmarks/plain_vae.py ...
+
+runs the module or script after taking the first turn, and writes `<directory>/<side>.json`: the (start, end) Unix
+times of each turn held. The code being timed marks its phase boundaries with `epoch_boundary()`: at the start
+of every epoch and after the last one (`benchmarks/epoch_clock.py` for the framework, `plain_vae.py`); outside
+this wrapper it does nothing.
+
+The turn is a byte passed through two named pipes in the directory (`framework`, `plain`): a side waits by
 reading its own pipe and hands over by writing the other's. Both pipes are opened read-write, so opening never
-blocks; the launcher keeps them open too, and starts the first turn by writing one side's pipe. After its last
-epoch each side waits for the other's last epoch to end, so neither side's test pass runs during the other's epoch.
+blocks; the launcher keeps them open too. It starts the first turn by writing one side's pipe, and gives the other
+side its last turn once the first side's process has exited, so neither side's interpreter shutdown (not timed)
+overlaps the other's timed work.
 """
 from __future__ import annotations
 
+import json
 import os
+import runpy
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +37,7 @@ def make_pipes(directory: Path) -> dict[str, int]:
     directory.mkdir(parents=True, exist_ok=True)
     for side in SIDES:
         (directory / side).unlink(missing_ok=True)
+        (directory / f"{side}.json").unlink(missing_ok=True)
         os.mkfifo(directory / side)
     return {side: os.open(directory / side, os.O_RDWR) for side in SIDES}
 
@@ -49,14 +63,38 @@ class Turns:
             self.started = None
             os.write(self.theirs, b".")
 
-    def finish(self) -> None:
-        """After the last epoch: hand over, wait until the other side has ended its last epoch too, and let it go
-        on (so neither side's testing and exit runs during the other's last epoch)."""
-        self.give()
-        os.read(self.mine, 1)
-        os.write(self.theirs, b".")
 
-    def next_epoch(self) -> None:
-        """At the start of every epoch: end the previous epoch's turn, if any, and wait for this one."""
-        self.give()
-        self.take()
+current: Turns | None = None  # this process's, under the wrapper
+
+
+def epoch_boundary() -> None:
+    """A phase ends and the next begins: hand the turn over and wait for it (nothing outside the wrapper)."""
+    if current is not None:
+        current.give()
+        current.take()
+
+
+def main(argv: list[str]) -> None:
+    global current
+    directory, side, *target = argv
+    from benchmarks import turns  # the module the timed code imports (this file may be running as __main__)
+
+    turns.current = current = Turns(directory, side)
+    current.take()
+    try:
+        if target[0] == "-m":
+            sys.argv = [target[1], *target[2:]]
+            runpy.run_module(target[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = target
+            runpy.run_path(target[0], run_name="__main__")
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            raise
+    finally:  # the last turn ends here; the launcher hands the turn on once this process has exited
+        current.spans.append((current.started, time.time()))
+        (Path(directory) / f"{side}.json").write_text(json.dumps(current.spans))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
