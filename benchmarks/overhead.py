@@ -13,6 +13,7 @@
    each epoch (training, validation, its checkpoints), then testing and exit. Only one works at a time, so each
    phase is timed right beside its counterpart and the machine's drift between minutes cancels. Per run the
    ratio of the sums of the turns (the whole process), of the start-ups and of each epoch pair (epochs 2..).
+   A null control runs the plain loop against itself the same way: how far the noise alone moves the medians.
 2. **Stripped, in one process**: steps/s of the framework's training steps with callbacks, progress bar and
    validation off, against the plain loop's, after `--warmup` steps.
 
@@ -120,49 +121,46 @@ def whole_processes(args) -> None:
 def lockstep(args) -> None:
     """Row 1b: the two processes of row 1 launched together and taking turns phase by phase (benchmarks/turns.py):
     start-up, each epoch, the rest. Per run: the ratio of the sums of the turns (the whole process without the
-    drift between minutes), of the start-ups, and of each epoch pair (epochs 2..)."""
-    from benchmarks.turns import SIDES, make_pipes
+    drift between minutes), of the start-ups, and of each epoch pair (epochs 2..). Then the same with the plain
+    loop on both sides, a null control: how far from 1 the machine's noise alone moves these medians."""
+    from benchmarks.turns import SIDES, run_in_lockstep
 
-    print(f"row 1b, lockstep: the same two runs ({args.epochs} epochs) launched together, taking turns: start-up, "
-          "each epoch (training, validation, checkpoints), then testing and exit", flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    wrap = [sys.executable, "-m", "benchmarks.turns", str(OUT / "turns")]
-    whole, start, epochs = [], [], []
-    for k in range(args.lockstep_runs):
-        pipes = make_pipes(OUT / "turns")
+
+    def plain(k: int) -> list[str]:
+        return [str(ROOT / "benchmarks" / "plain_vae.py"), "--data-dir", args.data_dir, "--epochs", str(args.epochs),
+                "--out", str(OUT / f"plain_lockstep_{k}")]
+
+    def framework(k: int) -> list[str]:
         run_dir = OUT / f"lockstep_{k}"
         shutil.rmtree(run_dir, ignore_errors=True)
-        cmds = {"framework": [*wrap, "framework", "-m", "lightning_ae", *USER_RUN, f"trainer.max_epochs={args.epochs}",
-                              EVALUATION_OFF, f"paths.data_dir={args.data_dir}", f"hydra.run.dir={run_dir}",
-                              "+callbacks.clock._target_=benchmarks.epoch_clock.EpochClock",
-                              f"+callbacks.clock.path={run_dir / 'clock.json'}"],
-                "plain": [*wrap, "plain", str(ROOT / "benchmarks" / "plain_vae.py"), "--data-dir", args.data_dir,
-                          "--epochs", str(args.epochs), "--out", str(OUT / f"plain_lockstep_{k}")]}
+        return ["-m", "lightning_ae", *USER_RUN, f"trainer.max_epochs={args.epochs}", EVALUATION_OFF,
+                f"paths.data_dir={args.data_dir}", f"hydra.run.dir={run_dir}",
+                "+callbacks.clock._target_=benchmarks.epoch_clock.EpochClock", f"+callbacks.clock.path={run_dir / 'clock.json'}"]
+
+    for title, runs, first_side in (("framework against the plain loop", args.lockstep_runs, framework),
+                                    ("null control: the plain loop against itself", args.control_runs, plain)):
+        if not runs:
+            continue
+        print(f"row 1b, lockstep, {title} ({args.epochs} epochs), launched together and taking turns: start-up, each "
+              "epoch (training, validation, checkpoints), then testing and exit", flush=True)
+        whole, start, epochs = [], [], []
         with open(OUT / "stderr.log", "a") as err:
-            procs = {side: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
-                     for side, cmd in cmds.items()}
-            os.write(pipes[SIDES[k % 2]], b".")  # who goes first alternates between runs
-            pid, status = os.wait()  # the side that ended first; the other waits for its last turn
-            other = next(side for side, p in procs.items() if p.pid != pid)
-            os.write(pipes[other], b".")
-            codes = [os.waitstatus_to_exitcode(status), procs[other].wait()]
-        for fd in pipes.values():
-            os.close(fd)
-        if any(codes):
-            raise SystemExit(f"a lockstep run failed; see {OUT / 'stderr.log'}")
-        turns = {side: [b - a for a, b in json.loads((OUT / "turns" / f"{side}.json").read_text())] for side in SIDES}
-        f, p = turns["framework"], turns["plain"]
-        assert len(f) == len(p) == args.epochs + 2, (f, p)
-        whole.append(sum(f) / sum(p))
-        start.append(f[0] / p[0])
-        pair = [a / b for a, b in zip(f[2:-1], p[2:-1])]  # epochs 2..: the first warms up
-        epochs += pair
-        print(f"  run {k}: whole {sum(f):.1f} / {sum(p):.1f} s = {whole[-1]:.3f}; start-up {f[0]:.2f} / {p[0]:.2f} s; "
-              f"epochs {' '.join(f'{a:.2f}/{b:.2f}' for a, b in zip(f[1:-1], p[1:-1]))} s; rest {f[-1]:.2f} / "
-              f"{p[-1]:.2f} s", flush=True)
-    for label, rs, target in (("whole process", whole, "≤ 1.15"), ("steady epoch", epochs, "≤ 1.05"),
-                              ("start-up", start, "")):
-        print(f"  {label}: median ratio {statistics.median(rs):.3f} of {len(rs)} ({min(rs):.3f}-{max(rs):.3f})  {target}")
+            for k in range(runs):
+                spans = run_in_lockstep({"framework": first_side(k), "plain": plain(k + 100)}, OUT / "turns",
+                                        first=SIDES[k % 2], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                f, p = ([b - a for a, b in spans[side]] for side in SIDES)
+                assert len(f) == len(p) == args.epochs + 2, (f, p)
+                whole.append(sum(f) / sum(p))
+                start.append(f[0] / p[0])
+                epochs += [a / b for a, b in zip(f[2:-1], p[2:-1])]  # epochs 2..: the first warms up
+                print(f"  run {k}: whole {sum(f):.1f} / {sum(p):.1f} s = {whole[-1]:.3f}; start-up {f[0]:.2f} / "
+                      f"{p[0]:.2f} s; epochs {' '.join(f'{a:.2f}/{b:.2f}' for a, b in zip(f[1:-1], p[1:-1]))} s; rest "
+                      f"{f[-1]:.2f} / {p[-1]:.2f} s", flush=True)
+        for label, rs, target in (("whole process", whole, "≤ 1.15"), ("steady epoch", epochs, "≤ 1.05"),
+                                  ("start-up", start, "")):
+            print(f"  {label}: median ratio {statistics.median(rs):.3f} of {len(rs)} ({min(rs):.3f}-{max(rs):.3f})"
+                  f"  {target if first_side is framework else ''}")
 
 
 def stripped_config(args):
@@ -233,6 +231,7 @@ def main():
     p.add_argument("--steps", type=int, default=300, help="row 2: timed steps per run")
     p.add_argument("--warmup", type=int, default=20, help="row 2: untimed steps first")
     p.add_argument("--lockstep-runs", type=int, default=4, help="row 1b: runs of the two processes in lockstep")
+    p.add_argument("--control-runs", type=int, default=2, help="row 1b: runs of the plain loop against itself")
     p.add_argument("--rows", default="process,lockstep,stripped", help="which rows: process, lockstep, stripped")
     args = p.parse_args()
     args.data_dir = str(Path(args.data_dir).resolve())

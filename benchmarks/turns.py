@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,6 +73,27 @@ def epoch_boundary() -> None:
     if current is not None:
         current.give()
         current.take()
+
+
+def run_in_lockstep(commands: dict[str, list[str]], directory: Path, first: str, **popen) -> dict[str, list]:
+    """Launch `python -m benchmarks.turns <directory> <side> <command>` for both sides together (`commands[side]`
+    is `-m module args` or `script args`), give `first` the first turn, and return each side's turns: (start, end)
+    Unix times. `popen` goes to subprocess.Popen (cwd, env, stdout, stderr)."""
+    pipes = make_pipes(directory)
+    try:
+        procs = {side: subprocess.Popen([sys.executable, "-m", "benchmarks.turns", str(directory), side, *cmd], **popen)
+                 for side, cmd in commands.items()}
+        os.write(pipes[first], b".")
+        pid, status = os.wait()  # the side that ended first; the other waits for its last turn
+        other = next(side for side, p in procs.items() if p.pid != pid)
+        os.write(pipes[other], b".")
+        codes = {next(s for s in SIDES if s != other): os.waitstatus_to_exitcode(status), other: procs[other].wait()}
+    finally:
+        for fd in pipes.values():
+            os.close(fd)
+    if any(codes.values()):
+        raise RuntimeError(f"a lockstep process failed: exit status {codes}")
+    return {side: json.loads((directory / f"{side}.json").read_text()) for side in SIDES}
 
 
 def main(argv: list[str]) -> None:

@@ -151,3 +151,19 @@ def test_an_extended_row_keeps_the_loop_its_checkpoint_was_trained_with(tmp_path
     assert same_loop(ckpt) == ["++model.fused_steps=1"]
     torch.save({"lightning_ae": {"config": {"model": {"fused_steps": 10}}}}, ckpt)
     assert same_loop(ckpt) == ["++model.fused_steps=10"]
+
+
+def test_lockstep_turns_alternate_and_never_overlap(tmp_path):
+    """overhead.py's lockstep row: two processes under benchmarks/turns.py work one at a time, start-up, each
+    marked phase and the rest in alternation, beginning with the side given the first turn."""
+    from benchmarks.turns import SIDES, run_in_lockstep
+
+    script = tmp_path / "phases.py"
+    script.write_text("import sys, time\nturns = sys.modules['benchmarks.turns']\n"
+                      "for _ in range(3):\n    time.sleep(0.05)\n    turns.epoch_boundary()\ntime.sleep(0.05)\n")
+    spans = run_in_lockstep({side: [str(script)] for side in SIDES}, tmp_path / "turns", first="plain")
+    assert {side: len(s) for side, s in spans.items()} == {"framework": 4, "plain": 4}  # start-up, 2 phases, rest
+    turns = sorted((start, end, side) for side, s in spans.items() for start, end in s)
+    assert [side for *_, side in turns] == ["plain", "framework"] * 4
+    assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(turns, turns[1:]))
+    assert all(end - start >= 0.05 for start, end, _ in turns)
