@@ -90,7 +90,20 @@ def test_eval_on_lines_adds_the_interpolation_metrics(make_cfg, tmp_path):
     pytest.importorskip("lightning_ae.metrics.lines")
     ckpt = train_checkpoint(make_cfg, "ae", "lines")
     metrics = evaluate_checkpoint(ckpt, tmp_path / "eval")["metrics"]
-    assert metrics["lines/mean_distance"] >= 0 and "lines/smoothness" in metrics and "recon/psnr" in metrics
+    # the checkpoint's own interpolations of the test pairs, scored by the lines metrics directly
+    from omegaconf import OmegaConf
+
+    from lightning_ae.building import build, load_model, read_checkpoint, stored_data_config
+    from lightning_ae.metrics.lines import interpolation_paths, lines_metrics
+
+    model = load_model(str(ckpt), read_checkpoint(str(ckpt)))
+    stored = read_checkpoint(str(ckpt))["lightning_ae"]["config"]
+    data = build(OmegaConf.create({"data": stored_data_config(stored, None)}), "data")
+    data.setup()
+    x = data.tensors("test")[0][:64]  # evaluation=fast: the first 64 test images, 16 pairs of 16 steps
+    want = lines_metrics(interpolation_paths(model, x, pairs=min(16, len(x) // 2), steps=16))
+    assert metrics["lines/mean_distance"] == pytest.approx(want["mean_distance"], rel=1e-5)
+    assert metrics["lines/smoothness"] == pytest.approx(want["smoothness"], rel=1e-5)
 
 
 def test_eval_with_data_of_another_shape_is_a_clear_error(make_cfg, tmp_path):

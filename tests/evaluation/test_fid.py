@@ -9,7 +9,7 @@ from lightning_ae.metrics.fid import feature_classifier, fid_score
 
 
 def test_fid_is_near_zero_for_the_data_itself_and_large_for_noise(digits, fid_cache):
-    x, _ = digits.tensors("test")
+    x, y = digits.tensors("test")
     train_x, _ = digits.tensors("train")
 
     def real_images(n, _state={"i": 0}):  # noqa: B006  (draws fresh training images each call)
@@ -22,8 +22,55 @@ def test_fid_is_near_zero_for_the_data_itself_and_large_for_noise(digits, fid_ca
     same = fid_score(real_images, x, **kw)
     noise = fid_score(lambda n: torch.rand(n, 1, 8, 8), x, **kw)
     assert "fid/inception" not in same  # never passed off as Inception FID
-    assert same["fid/classifier_accuracy"] > 0.2  # well above chance (0.1) after one short epoch
-    assert 0 <= same["fid/classifier"] < noise["fid/classifier"] / 4  # small-sample bias keeps it above 0
+    net, _ = feature_classifier(digits, fid_cache, epochs=1)  # the cached classifier the scores used
+    with torch.no_grad():
+        assert same["fid/classifier_accuracy"] == pytest.approx(float((net.logits(x).argmax(1) == y).double().mean()))
+    with torch.no_grad():  # the Fréchet distance of the two feature sets, written out (Heusel et al. 2017, eq. 6)
+        want = frechet(net(x[:290]).double(), net(train_x[:290]).double())
+    assert same["fid/classifier"] == pytest.approx(want, rel=1e-3, abs=1e-3)
+    assert same["fid/classifier"] < noise["fid/classifier"] / 4
+
+
+def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+    """‖μa − μb‖² + tr(Σa + Σb − 2(Σa^½ Σb Σa^½)^½), the square roots by eigendecomposition."""
+    def sqrt_psd(m):
+        vals, vecs = torch.linalg.eigh(m)
+        return vecs @ vals.clamp(min=0).sqrt().diag() @ vecs.T
+
+    ca, cb = torch.cov(a.T), torch.cov(b.T)
+    root = sqrt_psd(ca)
+    return float((a.mean(0) - b.mean(0)).pow(2).sum() + ca.trace() + cb.trace() - 2 * sqrt_psd(root @ cb @ root).trace())
+
+
+def test_fid_of_two_gaussians_is_their_closed_form(digits, monkeypatch):
+    """With the identity as feature map and sample sets whose mean and covariance are exactly (μ1, Σ1) and
+    (μ2, Σ2), FID is the Fréchet distance of the two Gaussians: ‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2(Σ1^½ Σ2 Σ1^½)^½);
+    for Σ1 = I it is ‖μ1 − μ2‖² + Σ_i (1 + λ_i − 2√λ_i), λ_i the eigenvalues of Σ2."""
+    import lightning_ae.metrics.fid as fid
+
+    class Identity(torch.nn.Module):
+        num_features = 3
+
+        def forward(self, x):
+            return x.flatten(1).double()
+
+    monkeypatch.setattr(fid, "feature_classifier", lambda *a, **k: (Identity(), 1.0))
+
+    def exactly(n, mean, cov, seed):  # n points with sample mean `mean` and sample covariance `cov`
+        z = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        z = z - z.mean(0)
+        z = z @ torch.linalg.inv(torch.linalg.cholesky(torch.cov(z.T))).T  # sample covariance I
+        return (z @ torch.linalg.cholesky(cov).T + mean).view(n, 1, 1, 3)
+
+    q = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64))[0]
+    lam = torch.tensor([0.25, 1.0, 4.0], dtype=torch.float64)
+    mu2 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    real = exactly(600, torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64), 0)
+    fake = exactly(600, mu2, q @ lam.diag() @ q.T, 1)
+    got = fid.fid_score(lambda n: fake[:n], real, value_range=(-100.0, 100.0), datamodule=digits,
+                        extractor="classifier", num_samples=600, batch_size=600)
+    want = mu2.pow(2).sum() + (1 + lam - 2 * lam.sqrt()).sum()  # 5.25 + (0.25 + 0 + 1)
+    assert got["fid/classifier"] == pytest.approx(want.item(), rel=1e-4)
 
 
 def test_classifier_is_trained_once_and_cached(digits, fid_cache):

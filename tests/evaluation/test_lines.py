@@ -61,7 +61,11 @@ def test_suite_scores_a_cross_fading_model_on_lines():
                          value_range=(-1.0, 1.0), val_size=16)
     m = evaluate(PixelAE(), dm, settings("fast", {"parts": {"representation": False}}), device="cpu")
     assert math.isinf(m["recon/psnr"])
-    assert m["lines/mean_distance"] > 1e-3 and m["lines/smoothness"] > 0
+    starts, ends = lines.interpolation_pairs(dm.tensors("test")[0][:64], 16)  # fast: 64 images, 16 pairs
+    t = torch.linspace(0, 1, 16).view(1, 16, 1, 1, 1)
+    want = lines.lines_metrics((1 - t) * starts.unsqueeze(1) + t * ends.unsqueeze(1))  # the cross-fades, by hand
+    assert m["lines/mean_distance"] == pytest.approx(want["mean_distance"], rel=1e-6)
+    assert m["lines/smoothness"] == pytest.approx(want["smoothness"], rel=1e-6)
 
 
 class TurnedAE(PixelAE):

@@ -128,17 +128,33 @@ def test_exact_posterior_makes_both_estimates_exact():
     assert m["nll_is"] == pytest.approx(GaussianToy.true_nll(x), rel=1e-6)
 
 
-def test_vae_is_nll_not_above_elbo_on_average():
+def test_vae_with_its_exact_posterior_scores_the_closed_form_likelihood():
+    """A linear-Gaussian VAE, p(z) = N(0, I), p(x|z) = N(Wz + b, s²I), has log p(x) = log N(x; b, WWᵀ + s²I) and
+    the posterior N(ΣWᵀ(x − b)/s², Σ), Σ = (I + WᵀW/s²)⁻¹ (diagonal for orthogonal columns of W). With the
+    encoder set to that posterior every importance weight is p(x) itself, so the VAE's log-weights (Kingma &
+    Welling 2014, eq. 3; Burda et al. 2015, eq. 8) must give −log p(x) for every K and both estimates: a wrong
+    sign or a missing term in log p(x|z) + log p(z) − log q(z|x) moves them."""
     from lightning_ae.models.vae import VAE
     from lightning_ae.nets import MLP
 
     torch.manual_seed(0)
-    vae = VAE(net=MLP([32]), shape=[1, 8, 8], latent_dim=4).eval()
-    x = torch.rand(40, 1, 8, 8).bernoulli()
-    one = likelihood_metrics(vae.log_weights, x, k=1)
-    assert one["nll_is"] == pytest.approx(one["neg_elbo"], rel=1e-9)
-    many = likelihood_metrics(vae.log_weights, x, k=32, chunk=8)
-    assert many["nll_is"] <= many["neg_elbo"]
+    s = 0.5
+    vae = VAE(net=MLP([]), shape=[1, 2, 2], latent_dim=2, likelihood="gaussian", likelihood_std=s).eval()
+    w = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, -1.0]])  # orthogonal columns: WᵀW = diag(2, 5)
+    b = torch.tensor([0.1, -0.2, 0.3, 0.0])
+    cov = torch.linalg.inv(torch.eye(2) + w.T @ w / s**2)
+    gain = cov @ w.T / s**2
+    decoder, encoder = vae.decoder[0], vae.encoder[1]
+    with torch.no_grad():
+        decoder.weight.copy_(w), decoder.bias.copy_(b)
+        encoder.weight.copy_(torch.cat([gain, torch.zeros(2, 4)]))
+        encoder.bias.copy_(torch.cat([-gain @ b, cov.diagonal().log()]))
+    x = torch.randn(40, 1, 2, 2)
+    true_nll = -torch.distributions.MultivariateNormal(b, w @ w.T + s**2 * torch.eye(4)).log_prob(x.flatten(1))
+    for k in (1, 7):
+        m = likelihood_metrics(vae.log_weights, x, k=k, chunk=4)
+        assert m["nll_is"] == pytest.approx(true_nll.mean().item(), rel=1e-5)
+        assert m["neg_elbo"] == pytest.approx(true_nll.mean().item(), rel=1e-5)
 
 
 def test_labels_reach_a_log_weights_that_takes_them():

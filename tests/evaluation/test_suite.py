@@ -104,9 +104,28 @@ def test_declared_abilities_switch_their_parts_on(model, part, digits):
         assert 1 <= m["vq/perplexity"] <= 16 and 0 <= m["vq/dead_share"] < 1
 
 
+class SeededSamples(WithSamples):
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.draws = torch.Generator().manual_seed(seed)
+
+    def sample(self, n):
+        return torch.rand(n, *self.shape, generator=self.draws)
+
+
 def test_samples_get_a_classifier_fid_labelled_as_such(digits, fid_cache):
-    m = evaluate(WithSamples(), digits, fast(parts={"fid": True}, cache_dir=str(fid_cache)), device="cpu")
-    assert "fid/classifier" in m and "fid/inception" not in m and m["fid/classifier"] > 0
+    """The suite scores fid.num_samples samples against the scored test images in the cached classifier's
+    features: the number is the Fréchet distance of exactly those two feature sets."""
+    from lightning_ae.metrics.fid import feature_classifier
+    from tests.evaluation.test_fid import frechet
+
+    m = evaluate(SeededSamples(), digits, fast(parts={"fid": True}, cache_dir=str(fid_cache)), device="cpu")
+    assert "fid/classifier" in m and "fid/inception" not in m and m["fid/samples"] == 256
+    net, _ = feature_classifier(digits, fid_cache, epochs=1)
+    with torch.no_grad():
+        samples = SeededSamples().sample(256)
+        want = frechet(net(digits.tensors("test")[0][:64]).double(), net(samples).double())  # fast: 64 images
+    assert m["fid/classifier"] == pytest.approx(want, rel=1e-3)
 
 
 def test_parts_can_be_switched_off(digits):
