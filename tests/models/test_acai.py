@@ -72,7 +72,9 @@ def test_other_models_use_the_acai_net(make_cfg):
     cfg = make_cfg("vae", "mnist", extra=["model/net=acai", "model.net.depth=4", "evaluation.enabled=false"])
     assert any(isinstance(m, torch.nn.AvgPool2d) for m in hydra.utils.instantiate(cfg.model).encoder.modules())
     run_cfg(cfg)
-    assert math.isfinite(json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/loss"])
+    m = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert m["test/loss"] == pytest.approx(m["test/recon"] + m["test/kl"], rel=1e-5)  # β = 1: −ELBO
+    assert m["test/elbo"] == pytest.approx(-m["test/loss"], rel=1e-6)
 
 
 @pytest.mark.parametrize("acai, ae", [("acai_lines", "ae_lines"), ("acai_lines_paper", "ae_lines_paper")])
@@ -93,7 +95,11 @@ def test_lines_experiment(make_cfg, tmp_path):
     assert net.layout((1, 32, 32))[2] == (2, 2)
     cfg = make_cfg("acai", "lines", extra=["experiment=acai_lines", "evaluation.enabled=false"])  # tiny data
     run_cfg(cfg)
-    assert math.isfinite(json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/mse"])
+    m = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    # Gaussian likelihood, σ = model.likelihood_std, D pixels: NLL = D·mse / (2σ²) + D·log(σ√(2π)) per image
+    d, std = 32 * 32, cfg.model.likelihood_std
+    assert m["test/loss"] == pytest.approx(d * m["test/mse"] / (2 * std**2) + d * math.log(std * math.sqrt(2 * math.pi)),
+                                           rel=1e-4)
 
 
 class WeightsAgree(pl.Callback):

@@ -71,7 +71,25 @@ def test_command_line_builds_an_index_from_a_checkpoint_and_reports(make_cfg, da
     assert set(out) == {"model", "pca_sign", "lsh"}
     for r in out.values():
         assert r["bits"] == 32 and r["items"] == 96 and r["queries"] == 32  # tiny MNIST: train+val / test
-        assert 0 <= r["map"] <= 1 and 0 <= r["precision_radius"] <= 1 and r["radius_queries_per_s"] > 0
+    # the model's row, recomputed by brute force from its codes (Salakhutdinov & Hinton 2009, §5: Hamming
+    # ranking with ties in database order; a query's radius-2 ball, an empty one scoring 0)
+    from lightning_ae.hashing.__main__ import load, parse
+    from lightning_ae.hashing.codes import as_bits
+
+    model, db_x, db_y, qx, qy = load(parse(["--ckpt", str(ckpt), "--data-dir", str(data_root)]))
+    with torch.no_grad():
+        db, q = as_bits(model.hash_codes(db_x)).astype(int), as_bits(model.hash_codes(qx)).astype(int)
+    aps, radius = [], []
+    for code, label in zip(q, qy.tolist()):
+        dist = (db != code).sum(1)
+        ranked = sorted(range(len(db)), key=lambda i: (dist[i], i))
+        rel = [int(db_y[i]) == label for i in ranked]
+        hits = [sum(rel[: r + 1]) / (r + 1) for r in range(len(rel)) if rel[r]]
+        aps.append(sum(hits) / len(hits) if hits else 0.0)
+        ball = [int(db_y[i]) == label for i in range(len(db)) if dist[i] <= 2]
+        radius.append(sum(ball) / len(ball) if ball else 0.0)
+    assert out["model"]["map"] == pytest.approx(sum(aps) / len(aps), rel=1e-9)
+    assert out["model"]["precision_radius"] == pytest.approx(sum(radius) / len(radius), rel=1e-9)
     assert json.loads((tmp_path / "r.json").read_text())["model"]["map"] == out["model"]["map"]
     assert len(HashIndex.load(tmp_path / "idx.npz")) == 96
     with pytest.raises(UserError):  # a checkpoint without hash codes

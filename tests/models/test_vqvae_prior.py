@@ -47,8 +47,18 @@ def test_prior_trains_on_codes_and_samples(vqvae_ckpt, make_cfg):
                                              "model.net.hidden=16", "model.net.layers=2"])
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    assert torch.isfinite(torch.tensor(metrics["test/loss"])) and metrics["test/nats_per_code"] > 0
     model = hydra.utils.instantiate(cfg.model)
+    positions = model.vqvae.grid[0] * model.vqvae.grid[1]
+    assert metrics["test/loss"] == pytest.approx(metrics["test/nats_per_code"] * positions, rel=1e-5)
+    # the prior's loss is −log p(codes) = −Σ_positions log softmax(logits)[code] per image (van den Oord et al.
+    # 2017, §3.2: the PixelCNN fit by maximum likelihood on the frozen first stage's codes)
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        idx = model.vqvae.code_indices(x)
+        log_p = torch.log_softmax(model.prior(idx).float(), 1).gather(1, idx.unsqueeze(1)).squeeze(1)
+        terms = model.loss((x, None))
+    assert terms["loss"].item() == pytest.approx(-log_p.flatten(1).sum(1).mean().item(), rel=1e-5)
+    assert terms["nats_per_code"].item() == pytest.approx(terms["loss"].item() / positions, rel=1e-6)
     frozen = {k: v.clone() for k, v in model.vqvae.state_dict().items()}
     model.train()
     assert not model.vqvae.training
