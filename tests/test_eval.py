@@ -48,7 +48,7 @@ def expected_parts(model) -> set[str]:
     want |= {"likelihood"} if hasattr(model, "log_weights") else set()
     want |= {"denoise"} if hasattr(model, "corrupt") else set()
     want |= {"hash", "baseline_pca_sign", "baseline_lsh"} if hasattr(model, "hash_codes") else set()
-    want |= {"vq"} if hasattr(model, "code_indices") and hasattr(model, "num_codes") else set()
+    want |= {"vq", "baseline_pca_rate"} if hasattr(model, "code_indices") and hasattr(model, "num_codes") else set()
     return want
 
 

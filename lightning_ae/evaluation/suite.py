@@ -9,7 +9,7 @@ evaluation code. **A new metric is one file plus one config line**: write `parts
 | part            | keys                                   | the model has ...                                |
 |-----------------|----------------------------------------|--------------------------------------------------|
 | reconstruction  | recon/{mse,sse,psnr,ssim,nmse}         | `reconstruct(x)` (every model)                   |
-| pca_baseline    | baseline_pca/{mse,sse,psnr,ssim}       | `encode(x)`: as many components as code numbers  |
+| pca_baseline    | baseline_pca/{mse,sse,psnr,ssim,nmse}; baseline_pca_rate/* | `encode(x)`: as many components as code numbers; with `code_indices`, 8-bit coefficients in the code's bits |
 | representation  | probe/{linear_acc,kmeans_acc}          | `encode(x)` (flattened), and the data has labels |
 | likelihood      | likelihood/{neg_elbo,nll_is}[_bpd|_ce] | `log_weights(x, k) -> [k, B]` (VAE, CVAE, NVAE)  |
 | fid             | fid/{classifier|inception}             | `can_sample = True` and `sample(n)`              |

@@ -194,3 +194,27 @@ def test_unlabelled_data_skips_label_based_parts(digits):
     dm = Unlabelled(channels=1, height=8, width=8, num_classes=0, val_size=150, test_size=297)
     m = evaluate(WithSamples(), dm, fast(parts={"fid": True}), device="cpu")
     assert parts(m) == {"recon", "baseline_pca"}
+
+
+def test_a_quantiser_gets_pca_at_its_own_bit_rate(digits):
+    """WithCodes: 4 positions of log2 16 = 4 bits, 16 bits an image, so 2 PCA coefficients of 8 bits each. The
+    baseline is PCA fitted on train + val, each coefficient rounded to the nearest of 256 evenly spaced levels
+    between its training minimum and maximum, scored as MSE / pixel variance (the VQ-VAE row's measure)."""
+    from sklearn.decomposition import PCA
+
+    cfg = fast(parts={"representation": False})
+    m = evaluate(WithCodes(), digits, cfg, device="cpu")
+    assert m["baseline_pca_rate/bits"] == 16 and m["baseline_pca_rate/components"] == 2
+    fit = torch.cat([digits.tensors("train")[0], digits.tensors("val")[0]])[: cfg.pca_max_train].flatten(1).double()
+    x = digits.tensors("test")[0][: cfg.max_images].flatten(1).double()
+    pca = PCA(2).fit(fit.numpy())
+    train_c, c = torch.from_numpy(pca.transform(fit.numpy())), torch.from_numpy(pca.transform(x.numpy()))
+    levels = torch.stack([torch.linspace(lo, hi, 256, dtype=torch.float64)
+                          for lo, hi in zip(train_c.min(0).values, train_c.max(0).values)])  # [2, 256]
+    nearest = (c[:, :, None] - levels[None]).abs().argmin(2)
+    quantised = levels.gather(1, nearest.T).T
+    recon = torch.from_numpy(pca.inverse_transform(quantised.numpy()))
+    variance = x.var(unbiased=False)  # digits lie in [0, 1]
+    assert m["baseline_pca_rate/nmse"] == pytest.approx(float((recon - x).pow(2).mean() / variance), rel=1e-4)
+    exact = torch.from_numpy(PCA(8).fit(fit.numpy()).inverse_transform(PCA(8).fit(fit.numpy()).transform(x.numpy())))
+    assert m["baseline_pca/nmse"] == pytest.approx(float((exact - x).pow(2).mean() / variance), rel=1e-4)
