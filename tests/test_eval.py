@@ -143,7 +143,7 @@ def test_a_short_training_run_skips_the_costly_parts_and_says_how_to_run_them(ma
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert "eval/recon/mse" in metrics and "eval/probe/linear_acc" in metrics
     assert not any(k.startswith(("eval/likelihood", "eval/fid", "eval/baseline_pca")) for k in metrics)
-    assert "skipped fid, conditional, likelihood, pca_baseline after a 1-epoch run" in caplog.text
+    assert "skipped fid, marginal_fid, conditional, likelihood, pca_baseline after a 1-epoch run" in caplog.text
     assert "python -m lightning_ae.eval ckpt_path=" in caplog.text and ".ckpt" in caplog.text
 
 

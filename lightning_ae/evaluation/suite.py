@@ -13,6 +13,7 @@ evaluation code. **A new metric is one file plus one config line**: write `parts
 | representation  | probe/{linear_acc,kmeans_acc}          | `encode(x)` (flattened), and the data has labels |
 | likelihood      | likelihood/{neg_elbo,nll_is}[_bpd|_ce] | `log_weights(x, k) -> [k, B]` (VAE, CVAE, NVAE)  |
 | fid             | fid/{classifier|inception}             | `can_sample = True` and `sample(n)`              |
+| marginal_fid    | fid_marginal/*                         | `sample_indices`, `code_indices`, `decode_indices` (a code prior) |
 | conditional     | cond/{accuracy,min_class_accuracy,...} | `sample(n, y)` (CVAE), and the data has labels   |
 | denoising       | denoise/{psnr,ssim}_{input,output,filter}, filter, psnr_masked_* | `corrupt(x)` (DAE) |
 | hashing         | hash/*, baseline_{pca_sign,lsh}/*      | `hash_codes(x) -> [B, bits]`, and labelled data  |

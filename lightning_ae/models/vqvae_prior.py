@@ -79,8 +79,11 @@ class VQVAEPrior(AutoencoderModule):
         h, w = self.vqvae.grid
         return self.prior.sample(n, h, w, device=self.device, temperature=self.temperature)
 
+    def decode_indices(self, idx):
+        return self.vqvae.decode_indices(idx)
+
     def sample(self, n):
-        return self.vqvae.decode_indices(self.sample_indices(n))
+        return self.decode_indices(self.sample_indices(n))
 
     # -- training story -------------------------------------------------------------------------
     def loss(self, batch):

@@ -180,7 +180,7 @@ def test_a_short_run_skips_the_costly_parts_and_says_how_to_run_them(caplog):
     with caplog.at_level("INFO", logger="lightning_ae"):
         short = after_training(cfg, epochs=1, ckpt_path="/runs/x/last.ckpt")
     skipped = {p for p, on in short.parts.items() if not on}
-    assert skipped == {"fid", "conditional", "likelihood", "pca_baseline"}
+    assert skipped == {"fid", "marginal_fid", "conditional", "likelihood", "pca_baseline"}
     assert "python -m lightning_ae.eval ckpt_path=/runs/x/last.ckpt" in caplog.text
     assert after_training(cfg, epochs=int(cfg.after_training.full_from_epochs), ckpt_path="") is cfg  # full suite
 
