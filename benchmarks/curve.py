@@ -10,6 +10,11 @@ curve is in its headline's units. `evaluation` overrides conf/evaluation/default
 or `fid.num_samples`: FID of fewer samples than the headline's 10,000 is biased upwards, so such a curve ends above
 the row's number). They run from a fixed seed inside `torch.random.fork_rng`, so they do not move the training
 run's random stream.
+
+Each point also carries `cpu_seconds`, the training process's CPU time since fit start (`time.process_time`: every
+thread of the process, so one thread gives the compute the row's equal-compute comparisons use), and `threads`
+(torch's intra-op threads). `CpuBudget` stops a fit once its process has used a given number of CPU-seconds: a row
+given another row's measured CPU-seconds trains for equal compute (`Row.cpu_budget_from` in report.py).
 """
 from __future__ import annotations
 
@@ -29,17 +34,31 @@ class LearningCurve(pl.Callback):
 
     def on_fit_start(self, trainer, pl_module):
         # a resumed run (`report.py --extend`) appends: its minutes of fit continue from the curve's last point
-        done = read(self.path)[-1]["seconds"] if self.path.is_file() and self.path.stat().st_size else 0.0
-        self._start = time.perf_counter() - done
+        last = read(self.path)[-1] if self.path.is_file() and self.path.stat().st_size else {}
+        self._start = time.perf_counter() - last.get("seconds", 0.0)
+        self._cpu_start = time.process_time() - last.get("cpu_seconds", 0.0)
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero or self._start is None:
             return
-        point = {"seconds": time.perf_counter() - self._start, "epoch": trainer.current_epoch + 1,
-                 "step": trainer.global_step}
+        point = {"seconds": time.perf_counter() - self._start, "cpu_seconds": time.process_time() - self._cpu_start,
+                 "threads": torch.get_num_threads(), "epoch": trainer.current_epoch + 1, "step": trainer.global_step}
         point |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
         if self.parts:
             point |= self.evaluate(trainer.datamodule, pl_module)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(point) + "\n")
+
+    def on_train_end(self, trainer, pl_module):
+        """A fit stopped inside an epoch (CpuBudget, max_time) ends with a point of its clocks and step alone."""
+        if not trainer.is_global_zero or self._start is None:
+            return
+        points = read(self.path) if self.path.is_file() and self.path.stat().st_size else []
+        if points and points[-1]["step"] == trainer.global_step:
+            return
+        point = {"seconds": time.perf_counter() - self._start, "cpu_seconds": time.process_time() - self._cpu_start,
+                 "threads": torch.get_num_threads(), "epoch": trainer.current_epoch + 1, "step": trainer.global_step}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
             fh.write(json.dumps(point) + "\n")
@@ -60,6 +79,22 @@ class LearningCurve(pl.Callback):
                     out |= {f"val/{k}": float(v) for k, v in module.compute(model, datamodule, cfg, model.device).items()}
         model.train(was_training)
         return out
+
+
+class CpuBudget(pl.Callback):
+    """Stop training once this process has used `seconds` CPU-seconds since fit start (checked after every
+    training call, i.e. every `model.fused_steps` steps); validation after the last epoch still runs."""
+
+    def __init__(self, seconds: float):
+        self.seconds = float(seconds)
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer, pl_module):
+        self._start = time.process_time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._start is not None and time.process_time() - self._start >= self.seconds:
+            trainer.should_stop = True
 
 
 def read(path: Path) -> list[dict]:

@@ -122,6 +122,16 @@ def feature_classifier(datamodule, cache_dir: str | Path, epochs: int = 3, devic
     return net.to(device).eval(), acc
 
 
+def classifier_id(net: FeatureClassifier) -> float:
+    """The first 48 bits of the SHA-1 of the classifier's weights, as a number (exact in a float64): rows that
+    compare FIDs must show the same id, i.e. the same cached classifier (`report.py` prints it in hex)."""
+    h = hashlib.sha1()
+    for key, value in sorted(net.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return float(int(h.hexdigest()[:12], 16))
+
+
 def inception_available(weights: str | None) -> bool:
     import importlib.util
 
@@ -158,7 +168,7 @@ def fid_score(sample, real: torch.Tensor, value_range, datamodule, extractor: st
         net, acc = feature_classifier(datamodule, cache_dir, classifier_epochs, device)
         metric = FrechetInceptionDistance(feature=net)
         prep = lambda im: im.float().clamp(lo, hi)  # noqa: E731  (the classifier saw data-space images)
-        key, out["fid/classifier_accuracy"] = "fid/classifier", acc
+        key, out["fid/classifier_accuracy"], out["fid/classifier_id"] = "fid/classifier", acc, classifier_id(net)
     metric = metric.to(device)
     real = real[:num_samples]
     for i in range(0, len(real), batch_size):

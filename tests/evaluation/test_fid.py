@@ -23,6 +23,12 @@ def test_fid_is_near_zero_for_the_data_itself_and_large_for_noise(digits, fid_ca
     noise = fid_score(lambda n: torch.rand(n, 1, 8, 8), x, **kw)
     assert "fid/inception" not in same  # never passed off as Inception FID
     net, _ = feature_classifier(digits, fid_cache, epochs=1)  # the cached classifier the scores used
+    import hashlib
+
+    digest = hashlib.sha1()
+    for key, value in sorted(net.state_dict().items()):
+        digest.update(key.encode() + value.numpy().tobytes())
+    assert same["fid/classifier_id"] == noise["fid/classifier_id"] == int(digest.hexdigest()[:12], 16)
     with torch.no_grad():
         assert same["fid/classifier_accuracy"] == pytest.approx(float((net.logits(x).argmax(1) == y).double().mean()))
     with torch.no_grad():  # the Fréchet distance of the two feature sets, written out (Heusel et al. 2017, eq. 6)

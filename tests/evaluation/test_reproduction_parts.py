@@ -225,3 +225,20 @@ def test_the_probe_reads_the_adversarial_models_encoder_codes(make_cfg, digits, 
     p = cfg.probe
     assert got["probe/linear_acc"] == linear_probe_accuracy(z_train, ty, z, y, int(p.max_iter), int(cfg.seed))
     assert got["probe/kmeans_acc"] == kmeans_accuracy(z, y, 10, int(cfg.seed), int(p.kmeans_init))
+
+
+def test_the_pixel_probe_is_the_linear_probe_on_the_raw_images(digits):
+    cfg = settings("fast", {"probe": {"pixels": True}})
+
+    class Codes(nn.Module):
+        def encode(self, x):
+            return x.flatten(1)[:, :5]
+
+    got = representation.compute(Codes(), digits, cfg, "cpu")
+    x, y = digits.tensors("test")[0][:64], digits.tensors("test")[1][:64]
+    px, py = digits.tensors("train")[0][:128], digits.tensors("train")[1][:128]
+    assert got["probe/pixel_linear_acc"] == pytest.approx(
+        linear_probe_accuracy(px.flatten(1), py, x.flatten(1), y, int(cfg.probe.max_iter), 0))
+    assert got["probe/linear_acc"] == pytest.approx(
+        linear_probe_accuracy(px.flatten(1)[:, :5], py, x.flatten(1)[:, :5], y, int(cfg.probe.max_iter), 0))
+    assert "probe/pixel_linear_acc" not in representation.compute(Codes(), digits, settings("fast"), "cpu")
