@@ -1,0 +1,207 @@
+"""What "reproduced" means in the reproduction table (benchmarks/README.md, issue 21), as code: a row's verdict from
+its seeds, the standard error of a gap, whether both sides were scored alike, and whether a result is stale.
+
+- **Seeds.** A comparative check (a metric against another metric or another row) or a headline within
+  `MARGINAL` (5 %) of its numeric threshold needs `PROTOCOL_SEEDS` seeds on each side. It then holds when every
+  seed agrees (the worst seed of one side beats the best of the other) or when the means differ by more than 2
+  standard errors, √(sd_a²/n_a + sd_b²/n_b), in the claimed direction; the verdict says which.
+- **The same evaluation.** FIDs compared across rows need the same classifier (`fid/classifier_id`) and sample
+  count; IS-NLLs the same K and image count (`evaluation_settings`).
+- **Staleness.** A result recorded on a `+dirty` tree, under another row definition, or at a commit from which the
+  files that compute it (`COMPUTATION_PATHS`) have changed is stale, and the table says so.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import operator
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+PROTOCOL_SEEDS = 3
+MARGINAL = 0.05  # a headline this close to its threshold (relative) needs seeds like a comparison
+COMPUTATION_PATHS = ("lightning_ae", "conf", "datamodules", "benchmarks/curve.py")
+NOT_YET = "not yet reproduced under the protocol"
+
+
+def row_spec(row) -> str:
+    """A fingerprint of what a row computes (recipe, budget, evaluation): a result under another one is stale."""
+    spec = [row.train, row.epochs, row.evaluation, row.cpu_seconds, row.cpu_budget_from, row.needs, row.curve_parts]
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def seed_metrics(result: dict | None) -> list[dict]:
+    """The metrics of each seed of a result (a result from before seeds were recorded is one seed)."""
+    if not result:
+        return []
+    seeds = [s.get("metrics") for s in (result.get("seeds") or {}).values() if s.get("status") == "ok"]
+    return [m for m in seeds if m] or ([result["metrics"]] if result.get("metrics") else [])
+
+
+def mean_sd(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None below two values)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def aggregate(per_seed: list[dict]) -> tuple[dict, dict]:
+    """Per-seed metric dicts → (mean of each key every seed has, sd of each where ≥ 2 seeds)."""
+    keys = set.intersection(*(set(m) for m in per_seed)) if per_seed else set()
+    means, sds = {}, {}
+    for key in sorted(keys):
+        values = [float(m[key]) for m in per_seed if isinstance(m[key], (int, float))]
+        if len(values) == len(per_seed):
+            means[key], sd = mean_sd(values)
+            if sd is not None:
+                sds[key] = sd
+    return means, sds
+
+
+def values(ref: float | str, result: dict, results: dict) -> tuple[list[float] | None, str | None]:
+    """Per-seed values of a reference: a number, `<key>` of this result or `<row>:<key>` of another, each
+    optionally `×k`; and the other row's name, if any."""
+    if isinstance(ref, (int, float)):
+        return [float(ref)], None
+    ref, _, factor = ref.partition("×")
+    other, _, key = ref.rpartition(":")
+    source = results.get(other) if other else result
+    got = [m.get(key) for m in seed_metrics(source)]
+    if not got or any(v is None for v in got):
+        return None, other or None
+    return [float(v) * float(factor or 1) for v in got], other or None
+
+
+def comparable(key: str, result: dict, other: dict | None) -> str | None:
+    """Why `key` of `result` cannot be compared with `other`'s (None when it can): another FID classifier or
+    sample count, another K or image count for IS-NLL."""
+    if other is None:
+        return None
+    mine, theirs = result.get("metrics") or {}, other.get("metrics") or {}
+    if key.startswith("fid/"):
+        ids = (mine.get("fid/classifier_id"), theirs.get("fid/classifier_id"))
+        if None in ids:
+            return "the FID classifier is not recorded on both sides"
+        if ids[0] != ids[1]:
+            return "different FID classifiers"
+        if mine.get("fid/samples") != theirs.get("fid/samples"):
+            return f"FID of {fmt(mine.get('fid/samples'))} against {fmt(theirs.get('fid/samples'))} samples"
+    if key.startswith("likelihood/"):
+        fields = ("is_samples", "likelihood_max_images")
+        a, b = ([(r.get("evaluation_settings") or {}).get(f) for f in fields] for r in (result, other))
+        if a != b:
+            return f"IS-NLL with (K, images) {tuple(a)} against {tuple(b)}"
+    return None
+
+
+def check(key: str, op: str, ref, result: dict, results: dict) -> tuple[str, str]:
+    """One check over seeds → (outcome, words): outcome is "every seed", "2 SE" or "failed"."""
+    have, _ = values(key, result, results)
+    want, other = values(ref, result, results)
+    if have is None:
+        return "failed", f"no {key} in the evaluation"
+    if want is None:
+        return "failed", f"no {ref} to compare with" + (f" (run {other})" if other and other not in results else "")
+    problem = comparable(key, result, results.get(other) if other else None)
+    if problem:
+        return "failed", f"{key}: not comparable with {other} ({problem})"
+    (mh, sh), (mw, sw) = mean_sd(have), mean_sd(want)
+    if not OPS[op](mh, mw):
+        return "failed", f"{key} {fmt(mh)} not {op} {fmt(mw)}"
+    if all(OPS[op](h, w) for h in have for w in want):
+        return "every seed", ""
+    se = math.sqrt((sh or 0.0) ** 2 / len(have) + (sw or 0.0) ** 2 / len(want))
+    if len(have) + len(want) > 2 and abs(mh - mw) > 2 * se:
+        return "2 SE", ""
+    return "failed", f"{key} {fmt(mh)} {op} {fmt(mw)} on the means, but some seeds disagree and the gap is " \
+                     f"within 2 standard errors ({fmt(2 * se)})"
+
+
+def needs_seeds(row, result: dict, results: dict) -> str | None:
+    """Why the row's seeds are too few for the protocol (None when they suffice)."""
+    n = len(seed_metrics(result))
+    checks = [(row.headline[0], *row.target), *row.extra_checks]
+    comparative = [ref for _, _, ref in checks if isinstance(ref, str)]
+    others = {ref.partition("×")[0].rpartition(":")[0] for ref in comparative} - {""}
+    fewest = min([n, *(len(seed_metrics(results.get(o))) for o in others)])
+    if comparative:
+        if fewest >= PROTOCOL_SEEDS:
+            return None
+        margin = getattr(row, "single_seed_margin", None)
+        if margin is not None and all(gap(row, k, ref, result, results) > margin
+                                      for k, _, ref in checks if isinstance(ref, str)):
+            return None
+        return f"{fewest} seed{'s' if fewest != 1 else ''} on a side of a comparison"
+    have, _ = values(row.headline[0], result, results)
+    op, threshold = row.target
+    if have and abs(mean_sd(have)[0] - threshold) <= MARGINAL * abs(threshold) and n < PROTOCOL_SEEDS:
+        return f"{n} seed{'s' if n != 1 else ''}, within {MARGINAL:.0%} of the threshold"
+    return None
+
+
+def gap(row, key: str, ref, result: dict, results: dict) -> float:
+    have, _ = values(key, result, results)
+    want, _ = values(ref, result, results)
+    return abs(mean_sd(have)[0] - mean_sd(want)[0]) if have and want else 0.0
+
+
+def verdict(row, result: dict, results: dict) -> str:
+    """reproduced (every seed agrees / gap > 2 standard errors), short: ..., or met but not yet reproduced
+    under the protocol (too few seeds), or the run's failure."""
+    if result.get("status") != "ok":
+        return result.get("status", "not run")
+    metrics = result.get("metrics") or {}
+    if row.target is None:
+        return "baseline row" if row.headline[0] in metrics else f"no {row.headline[0]} in the evaluation"
+    outcomes, failed = [], []
+    for key, op, ref in [(row.headline[0], *row.target), *row.extra_checks]:
+        outcome, words = check(key, op, ref, result, results)
+        (failed.append(words) if outcome == "failed" else outcomes.append(outcome))
+    if failed:
+        return "short: " + "; ".join(failed)
+    few = needs_seeds(row, result, results)
+    if few:
+        return f"met, {NOT_YET} ({few}; needs ≥ {PROTOCOL_SEEDS} seeds)"
+    n = len(seed_metrics(result))
+    if n < 2:
+        return "reproduced (one seed)"
+    return "reproduced (every seed agrees)" if all(o == "every seed" for o in outcomes) else \
+        "reproduced (gap > 2 standard errors)"
+
+
+@functools.lru_cache(maxsize=None)
+def changed_since(commit: str) -> tuple[str, ...] | None:
+    """The files under COMPUTATION_PATHS that differ between `commit` and HEAD (None: commit unknown here)."""
+    out = subprocess.run(["git", "diff", "--name-only", commit, "HEAD", "--", *COMPUTATION_PATHS], cwd=ROOT,
+                         capture_output=True, text=True)
+    return tuple(out.stdout.split()) if out.returncode == 0 else None
+
+
+def stale(row, result: dict) -> str | None:
+    """Why a recorded result no longer describes the code at HEAD (None when it does)."""
+    commit = str(result.get("commit") or "")
+    if not commit:
+        return "no commit recorded"
+    if commit.endswith("+dirty"):
+        return f"run on a modified tree ({commit})"
+    if result.get("row_spec") and result["row_spec"] != row_spec(row):
+        return "the row's recipe, budget or evaluation changed since"
+    changed = changed_since(commit)
+    if changed is None:
+        return f"commit {commit} is not in this repository"
+    if changed:
+        return f"{len(changed)} file{'s' if len(changed) != 1 else ''} that compute it changed since {commit}"
+    return None
+
+
+def fmt(v, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.0f}"
