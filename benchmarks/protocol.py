@@ -82,15 +82,17 @@ def comparable(key: str, result: dict, other: dict | None) -> str | None:
     sample count, another K or image count for IS-NLL."""
     if other is None:
         return None
-    mine, theirs = result.get("metrics") or {}, other.get("metrics") or {}
     if key.startswith("fid/"):
-        ids = (mine.get("fid/classifier_id"), theirs.get("fid/classifier_id"))
+        every = [m for r in (result, other) for m in seed_metrics(r)]  # seed by seed: a mean would hide a mix
+        ids = {m.get("fid/classifier_id") for m in every}
         if None in ids:
             return "the FID classifier is not recorded on both sides"
-        if ids[0] != ids[1]:
+        if len(ids) > 1:
             return "different FID classifiers"
-        if mine.get("fid/samples") != theirs.get("fid/samples"):
-            return f"FID of {fmt(mine.get('fid/samples'))} against {fmt(theirs.get('fid/samples'))} samples"
+        counts = [sorted({m.get("fid/samples") for m in seed_metrics(r)}, key=str) for r in (result, other)]
+        if len(set(map(tuple, counts))) > 1 or len(counts[0]) > 1:
+            return f"FID of {'/'.join(fmt(c, 6) for c in counts[0])} against " \
+                   f"{'/'.join(fmt(c, 6) for c in counts[1])} samples"
     if key.startswith("likelihood/"):
         fields = ("is_samples", "likelihood_max_images")
         a, b = ([(r.get("evaluation_settings") or {}).get(f) for f in fields] for r in (result, other))
@@ -182,8 +184,9 @@ def changed_since(commit: str) -> tuple[str, ...] | None:
     return tuple(out.stdout.split()) if out.returncode == 0 else None
 
 
-def stale(row, result: dict) -> str | None:
-    """Why a recorded result no longer describes the code at HEAD (None when it does)."""
+def stale(row, result: dict, git: bool = True) -> str | None:
+    """Why a recorded result no longer describes the code at HEAD (None when it does). `git=False` leaves out the
+    check against HEAD's files (what results.json and report.py alone decide: the README's column)."""
     commit = str(result.get("commit") or "")
     if not commit:
         return "no commit recorded"
@@ -191,6 +194,8 @@ def stale(row, result: dict) -> str | None:
         return f"run on a modified tree ({commit})"
     if result.get("row_spec") and result["row_spec"] != row_spec(row):
         return "the row's recipe, budget or evaluation changed since"
+    if not git:
+        return None
     changed = changed_since(commit)
     if changed is None:
         return f"commit {commit} is not in this repository"

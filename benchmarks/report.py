@@ -506,11 +506,11 @@ def measured(row: Row, r: dict) -> str:
     return f"**{fmt(m.get(key))}** ({n} seed{'s' if n != 1 else ''})"
 
 
-def status(row: Row, r: dict | None, results: dict) -> str:
-    """The verdict, marked stale where the code or the row changed since it was recorded."""
+def status(row: Row, r: dict | None, results: dict, git: bool = True) -> str:
+    """The verdict, marked stale where the code (`git`: HEAD's files) or the row changed since it was recorded."""
     if r is None:
         return "not run"
-    why = stale(row, r)
+    why = stale(row, r, git)
     return verdict(row, r, results) + (f" — **stale**: {why}" if why else "")
 
 
@@ -614,7 +614,7 @@ def short_status(row: Row, r: dict | None, results: dict) -> str:
     """The README's words for a row: its status (up to the first colon) and headline."""
     if r is None:
         return f"`{row.name}`: not run"
-    words = status(row, r, results)
+    words = status(row, r, results, git=False)  # HEAD moves on after a table run: RESULTS.md tells that part
     head, _, _ = words.partition(": ")
     value = (r.get("metrics") or {}).get(row.headline[0])
     sd = (r.get("metrics_sd") or {}).get(row.headline[0])

@@ -3,6 +3,7 @@ audit reads `-X importtime` reports correctly."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 import json
 
 import pytest
@@ -114,8 +115,13 @@ def test_every_bench_row_composes_with_its_curve(tmp_path):
 
     args = Namespace(data_dir=str(tmp_path), max_minutes=None)
     for row in ROWS["cpu"] + ROWS["gpu"]:
-        cfg = compose(train_overrides(row, args, tmp_path / "curve.jsonl"), output_dir=str(tmp_path))
+        budget = 60.0 if row.cpu_seconds or row.cpu_budget_from else None
+        cfg = compose(train_overrides(row, args, tmp_path / "curve.jsonl", seed=2, cpu_budget=budget),
+                      output_dir=str(tmp_path))
         curve = instantiate(cfg.callbacks.curve)
+        assert cfg.seed == 2
+        if budget:
+            assert instantiate(cfg.callbacks.cpu_budget).seconds == 60.0
         assert cfg.trainer.max_epochs == row.epochs and curve.parts == list(row.curve_parts)
         for name in curve.parts:
             part(name)  # an unknown part is a UserError
@@ -167,3 +173,204 @@ def test_lockstep_turns_alternate_and_never_overlap(tmp_path):
     assert [side for *_, side in turns] == ["plain", "framework"] * 4
     assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(turns, turns[1:]))
     assert all(end - start >= 0.05 for start, end, _ in turns)
+
+
+# -- the reproduction protocol (benchmarks/protocol.py, report.py): fake results, no training --------------------
+def _row(**kw):
+    from benchmarks.report import Row
+
+    base = dict(name="a", paper="p", claim="c", train=["experiment=x"], epochs=1, minutes=1.0,
+                headline=("m", "metric"), target=("<", "b:m"))
+    return Row(**{**base, **kw})
+
+
+def _result(values, key="m", **extra):
+    from benchmarks.protocol import aggregate
+
+    seeds = {str(i): {"status": "ok", "metrics": {key: v, **extra}} for i, v in enumerate(values)}
+    means, sds = aggregate([s["metrics"] for s in seeds.values()])
+    return {"status": "ok", "seeds": seeds, "metrics": means, "metrics_sd": sds, "commit": "abc"}
+
+
+@pytest.mark.parametrize("a, b, want", [
+    ([1.0, 1.1, 1.2], [2.0, 2.1, 2.2], "reproduced (every seed agrees)"),
+    # seeds overlap (1.9 > 1.8) but the means differ by 0.95 with a standard error of 0.17
+    ([1.0, 1.1, 1.9], [1.8, 2.5, 2.6], "reproduced (gap > 2 standard errors)"),
+    # means in order, seeds overlap, gap 0.1 within 2·SE
+    ([1.0, 2.0, 3.0], [1.2, 2.1, 3.0], "short"),
+    ([3.0, 3.1, 3.2], [2.0, 2.1, 2.2], "short"),
+    ([1.0], [2.0, 2.1, 2.2], "met, not yet reproduced under the protocol (1 seed on a side of a comparison"),
+])
+def test_a_comparative_row_is_reproduced_only_on_every_seed_or_two_standard_errors(a, b, want):
+    from benchmarks.protocol import verdict
+
+    results = {"a": _result(a), "b": _result(b)}
+    assert verdict(_row(), results["a"], results).startswith(want)
+
+
+def test_the_standard_error_is_that_of_the_difference_of_two_means():
+    """√(sd_a²/n_a + sd_b²/n_b): with sd 0.1 and 3 seeds each, 2 SE = 0.163; a gap of 0.2 (seeds overlapping)
+    passes, 0.15 does not."""
+    from benchmarks.protocol import verdict
+
+    for shift, want in [(0.2, "reproduced (gap"), (0.15, "short")]:
+        b = [1.0 + shift - 0.1, 1.0 + shift, 1.0 + shift + 0.1]
+        results = {"a": _result([0.9, 1.0, 1.1]), "b": _result(b)}
+        assert verdict(_row(), results["a"], results).startswith(want), shift
+
+
+def test_a_headline_near_its_threshold_needs_seeds_and_a_wide_gap_may_stand_on_one():
+    from benchmarks.protocol import verdict
+
+    near = _row(target=("<=", 89.0))
+    assert "not yet reproduced under the protocol (1 seed, within 5% of the threshold" in \
+        verdict(near, _result([88.5]), {})
+    assert verdict(near, _result([80.0]), {}) == "reproduced (one seed)"  # 10 % below: a threshold claim
+    assert verdict(near, _result([88.0, 88.5, 88.7]), {}) == "reproduced (every seed agrees)"
+    margin = _row(single_seed_margin=2.0)  # nvae_small: seeds only if the gap is under 2 nats
+    assert verdict(margin, _result([90.0]), {"b": _result([93.0])}) == "reproduced (one seed)"
+    assert "not yet" in verdict(margin, _result([90.0]), {"b": _result([91.0])})
+
+
+def test_fids_from_different_classifiers_or_sample_counts_are_not_compared():
+    from benchmarks.protocol import verdict
+
+    row = _row(headline=("fid/classifier", "FID"), target=("<", "b:fid/classifier"))
+    a = _result([10.0, 11.0, 12.0], key="fid/classifier", **{"fid/classifier_id": 7.0, "fid/samples": 10000.0})
+    for other, want in [({"fid/classifier_id": 7.0, "fid/samples": 10000.0}, "reproduced (every seed agrees)"),
+                        ({"fid/classifier_id": 8.0, "fid/samples": 10000.0}, "different FID classifiers"),
+                        ({"fid/classifier_id": 7.0, "fid/samples": 2000.0}, "FID of 10000 against 2000 samples"),
+                        ({"fid/samples": 10000.0}, "not recorded")]:
+        results = {"a": a, "b": _result([20.0, 21.0, 22.0], key="fid/classifier", **other)}
+        assert want in verdict(row, a, results)
+
+
+def test_stale_results_and_the_dirty_tree(monkeypatch, capsys):
+    from benchmarks import protocol, report
+
+    row = _row()
+    monkeypatch.setattr(protocol, "changed_since", lambda c: {"abc": (), "old": ("lightning_ae/x.py",)}.get(c))
+    assert protocol.stale(row, {"commit": "abc", "row_spec": protocol.row_spec(row)}) is None
+    assert "1 file that compute" in protocol.stale(row, {"commit": "old"})
+    assert "modified tree" in protocol.stale(row, {"commit": "abc+dirty"})
+    assert "not in this repository" in protocol.stale(row, {"commit": "zzz"})
+    assert "recipe, budget or evaluation changed" in protocol.stale(row, {"commit": "abc", "row_spec": "other"})
+    assert protocol.stale(row, {"commit": "old"}, git=False) is None  # the README leaves HEAD's files to RESULTS.md
+    monkeypatch.setattr(report, "commit", lambda: "abc+dirty")
+    monkeypatch.setattr(report, "run_row", lambda *a, **k: pytest.fail("ran a row on a dirty tree"))
+    with pytest.raises(SystemExit) as exit_:
+        report.main(["--rows", "ae30"])
+    assert exit_.value.code == 2 and capsys.readouterr().err.startswith("error: the code has uncommitted changes")
+
+
+def _fake_runs(monkeypatch, tmp_path, metric_of_seed, fit_cpu=120.0):
+    """report.run without subprocesses: training writes a curve and a checkpoint, evaluation an eval.json."""
+    from benchmarks import report
+
+    calls = []
+
+    def fake_run(cmd, log):
+        calls.append(cmd)
+        out = Path(next(c for c in cmd if c.startswith("hydra.run.dir=")).split("=", 1)[1])
+        if cmd[2] == "lightning_ae":
+            seed = int(next(c for c in cmd if c.startswith("seed=")).split("=")[1])
+            curve = Path(next(c for c in cmd if c.startswith("+callbacks.curve.path=")).split("=", 1)[1])
+            curve.write_text(json.dumps({"seconds": 60.0, "cpu_seconds": fit_cpu + seed, "threads": 1, "epoch": 1,
+                                         "step": 100}) + "\n")
+            (out / "checkpoints").mkdir(parents=True)
+            (out / "checkpoints" / "last.ckpt").write_text("x")
+        else:
+            seed = int(out.parent.name[4:]) if out.parent.name.startswith("seed") else 0
+            out.mkdir(parents=True)
+            (out / "eval.json").write_text(json.dumps({
+                "metrics": {"m": metric_of_seed(seed)},
+                "evaluation": {"is_samples": 1000, "likelihood_max_images": None, "fid": {"num_samples": 10000}}}))
+        log.write_text("done\n")
+        return 0, 1.0, 5.0
+
+    monkeypatch.setattr(report, "run", fake_run)
+    monkeypatch.setattr(report, "commit", lambda: "abc")
+    return calls
+
+
+def test_a_row_runs_each_seed_and_reports_mean_sd_and_cpu_seconds_per_step(monkeypatch, tmp_path):
+    from argparse import Namespace
+
+    from benchmarks import report
+
+    calls = _fake_runs(monkeypatch, tmp_path, lambda seed: 1.0 + seed)
+    args = Namespace(runs_dir=str(tmp_path), data_dir="d", max_minutes=None, eval_only=False, extend=False)
+    got = report.run_row(_row(seeds=(0, 1, 2)), "cpu", args, results={})
+    assert [c for c in calls[0] if c.startswith("seed=")] == ["seed=0"] and len(calls) == 6
+    assert set(got["seeds"]) == {"0", "1", "2"} and got["status"] == "ok"
+    assert got["metrics"]["m"] == pytest.approx(2.0) and got["metrics_sd"]["m"] == pytest.approx(1.0)
+    assert got["fit_cpu_s"] == pytest.approx(121.0) and got["cpu_s_per_step"] == pytest.approx(1.21)
+    assert got["seeds"]["2"]["fit_cpu_s"] == 122.0 and got["seeds"]["1"]["train_cpu_s"] == 5.0
+    assert got["evaluation_settings"]["is_samples"] == 1000 and got["evaluation_settings"]["fid_num_samples"] == 10000
+    assert (tmp_path / "cpu" / "a" / "seed2" / "curve.jsonl").is_file()  # seed 0 keeps the row's own folder
+
+
+def test_equal_compute_takes_the_other_rows_measured_cpu_seconds(monkeypatch, tmp_path):
+    from argparse import Namespace
+
+    from benchmarks import report
+
+    calls = _fake_runs(monkeypatch, tmp_path, lambda seed: 1.0)
+    args = Namespace(runs_dir=str(tmp_path), data_dir="d", max_minutes=None, eval_only=False, extend=False)
+    row = _row(target=None, cpu_budget_from="b")
+    assert "run that row first" in report.run_row(row, "cpu", args, results={})["status"] and not calls
+    got = report.run_row(row, "cpu", args, results={"b": {"fit_cpu_s": 1468.25}})
+    assert "+callbacks.cpu_budget.seconds=1468.2" in " ".join(calls[0]) or \
+        "+callbacks.cpu_budget.seconds=1468.3" in " ".join(calls[0])
+    assert got["cpu_seconds_budget"] == 1468.25
+
+
+def test_a_raised_budget_keeps_the_earlier_result():
+    from benchmarks.report import kept_with_earlier
+
+    row = _row(target=("<", 2.0))
+    old = {**_result([1.5]), "epochs_budget": 10, "seeds_budget": [0], "date": "d1"}
+    new = {**_result([1.2]), "epochs_budget": 20, "seeds_budget": [0]}
+    kept = kept_with_earlier(old, new, row, {})
+    assert kept["earlier"] == [{"epochs_budget": 10, "minutes_budget": None, "cpu_seconds_budget": None,
+                                "seeds_budget": [0], "date": "d1", "commit": "abc", "epochs": None,
+                                "headline": 1.5, "verdict": "reproduced (one seed)"}]
+    again = kept_with_earlier(kept, {**new, "date": "d2"}, row, {})  # the same budget again: nothing new to keep
+    assert again["earlier"] == kept["earlier"]
+
+
+def test_the_cpu_budget_callback_stops_a_fit_and_the_curve_records_cpu_seconds(tmp_path):
+    import time
+
+    from benchmarks.curve import CpuBudget
+
+    class Trainer:
+        should_stop = False
+
+    budget, trainer = CpuBudget(seconds=0.05), Trainer()
+    budget.on_fit_start(trainer, None)
+    budget.on_train_batch_end(trainer, None, None, None, 0)
+    assert not trainer.should_stop
+    start = time.process_time()
+    while time.process_time() - start < 0.06:  # burn CPU, not wall clock
+        pass
+    budget.on_train_batch_end(trainer, None, None, None, 1)
+    assert trainer.should_stop
+
+
+def test_the_readme_tables_are_the_rendering_of_results_json():
+    """README.md's variant column and rows table are generated: rerun `python benchmarks/report.py --render`."""
+    from benchmarks.report import README, ROWS, load_results, render_readme
+
+    text = README.read_text()
+    assert "<!-- bench:variants -->" in text and "<!-- bench:rows -->" in text
+    assert render_readme(text, load_results(), ROWS["cpu"]) == text
+
+
+def test_the_dae_baseline_recipe_differs_from_the_dae_only_by_the_noise(tmp_path):
+    a, b = (compose([f"experiment={e}"], output_dir=str(tmp_path / e)) for e in ("dae_mnist", "ae_dae_baseline"))
+    from omegaconf import OmegaConf
+
+    assert a.model._target_.endswith(".DAE") and b.model._target_.endswith(".AE")
+    for key in ("data", "optimizer", "model.net", "model.latent_dim", "model.likelihood", "trainer.max_epochs"):
+        assert OmegaConf.select(a, key) == OmegaConf.select(b, key), key
