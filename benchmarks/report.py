@@ -7,9 +7,11 @@ figures, and RESULTS.md is rendered from benchmarks/results.json.
     python benchmarks/report.py --budget gpu             # the GPU budget rows (longer; a lent GPU)
     python benchmarks/report.py --render                 # only re-render RESULTS.md and the figures
 
-A row = a recipe in conf/experiment/ (so anyone can rerun it by hand), an epoch budget with a wall-clock cap,
-a headline metric with the paper's target, and a baseline (a metric of the same evaluation, another row, or a
-published number). Every row keeps its budget, machine, date, commit and full wall time in results.json.
+A row = a recipe in conf/experiment/ (so anyone can rerun it by hand), a criterion and budget fixed before it runs
+(epochs, seeds, CPU-seconds where compute is compared, a wall-clock cap against hangs), a headline metric with the
+paper's target, and a baseline (a metric of the same evaluation, another row, or a published number). Every row
+keeps its budget, machine, date, commit, each seed's result and CPU-seconds in results.json; benchmarks/protocol.py
+decides what "reproduced" means (benchmarks/README.md), and the README's tables are rendered from results.json.
 During training `benchmarks/curve.py` records the row's validation metric against wall clock, drawn in the
 row's learning-curve figure with the baseline as a line. Runs go to outputs/bench/ (not tracked).
 """
