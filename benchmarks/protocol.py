@@ -102,16 +102,17 @@ def comparable(key: str, result: dict, other: dict | None) -> str | None:
 
 
 def check(key: str, op: str, ref, result: dict, results: dict) -> tuple[str, str]:
-    """One check over seeds → (outcome, words): outcome is "every seed", "2 SE" or "failed"."""
+    """One check over seeds → (outcome, words): "every seed" or "2 SE" (it holds), "failed" (it does not),
+    "not comparable" (the two sides were scored differently) or "incomplete" (a number is missing)."""
     have, _ = values(key, result, results)
     want, other = values(ref, result, results)
     if have is None:
-        return "failed", f"no {key} in the evaluation"
+        return "incomplete", f"no {key} in the evaluation"
     if want is None:
-        return "failed", f"no {ref} to compare with" + (f" (run {other})" if other and other not in results else "")
+        return "incomplete", f"no {ref} to compare with" + (f" (run {other})" if other and other not in results else "")
     problem = comparable(key, result, results.get(other) if other else None)
     if problem:
-        return "failed", f"{key}: not comparable with {other} ({problem})"
+        return "not comparable", f"{key} against {other}'s: {problem}"
     (mh, sh), (mw, sw) = mean_sd(have), mean_sd(want)
     if not OPS[op](mh, mw):
         return "failed", f"{key} {fmt(mh)} not {op} {fmt(mw)}"
@@ -153,19 +154,20 @@ def gap(row, key: str, ref, result: dict, results: dict) -> float:
 
 
 def verdict(row, result: dict, results: dict) -> str:
-    """reproduced (every seed agrees / gap > 2 standard errors), short: ..., or met but not yet reproduced
-    under the protocol (too few seeds), or the run's failure."""
+    """reproduced (every seed agrees / gap > 2 standard errors / one seed), short: ..., not comparable: ...,
+    incomplete: ..., or met but not yet reproduced under the protocol (too few seeds), or the run's failure."""
     if result.get("status") != "ok":
         return result.get("status", "not run")
     metrics = result.get("metrics") or {}
     if row.target is None:
         return "baseline row" if row.headline[0] in metrics else f"no {row.headline[0]} in the evaluation"
-    outcomes, failed = [], []
+    outcomes, failed = [], {"failed": [], "not comparable": [], "incomplete": []}
     for key, op, ref in [(row.headline[0], *row.target), *row.extra_checks]:
         outcome, words = check(key, op, ref, result, results)
-        (failed.append(words) if outcome == "failed" else outcomes.append(outcome))
-    if failed:
-        return "short: " + "; ".join(failed)
+        (failed[outcome].append(words) if outcome in failed else outcomes.append(outcome))
+    for kind, head in (("failed", "short"), ("not comparable", "not comparable"), ("incomplete", "incomplete")):
+        if failed[kind]:
+            return f"{head}: " + "; ".join(failed["failed"] + failed["not comparable"] + failed["incomplete"])
     few = needs_seeds(row, result, results)
     if few:
         return f"met, {NOT_YET} ({few}; needs ≥ {PROTOCOL_SEEDS} seeds)"

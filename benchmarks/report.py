@@ -612,11 +612,22 @@ MARKERS = {"variants": ("<!-- bench:variants -->", "<!-- /bench:variants -->"),
            "rows": ("<!-- bench:rows -->", "<!-- /bench:rows -->")}
 
 
+def table_commit(results: dict) -> str | None:
+    """The commit most rows were recorded at: the table's one commit (protocol item 5)."""
+    from collections import Counter
+
+    commits = Counter(r.get("commit") for r in results.values() if r.get("commit"))
+    return commits.most_common(1)[0][0] if commits else None
+
+
 def short_status(row: Row, r: dict | None, results: dict) -> str:
-    """The README's words for a row: its status (up to the first colon) and headline."""
+    """The README's words for a row: its status (up to the first colon), whether it is at the table's commit, and
+    its headline. (HEAD moves on after a table run: RESULTS.md tells which rows HEAD's changes made stale.)"""
     if r is None:
         return f"`{row.name}`: not run"
-    words = status(row, r, results, git=False)  # HEAD moves on after a table run: RESULTS.md tells that part
+    words = status(row, r, results, git=False)
+    if "**stale**" not in words and r.get("commit") != table_commit(results):
+        words += f" — **stale**: recorded at {r.get('commit')}, not at the table's commit {table_commit(results)}"
     head, _, _ = words.partition(": ")
     value = (r.get("metrics") or {}).get(row.headline[0])
     sd = (r.get("metrics_sd") or {}).get(row.headline[0])
