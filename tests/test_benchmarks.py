@@ -376,3 +376,16 @@ def test_the_dae_baseline_recipe_differs_from_the_dae_only_by_the_noise(tmp_path
     assert a.model._target_.endswith(".DAE") and b.model._target_.endswith(".AE")
     for key in ("data", "optimizer", "model.net", "model.latent_dim", "model.likelihood", "trainer.max_epochs"):
         assert OmegaConf.select(a, key) == OmegaConf.select(b, key), key
+
+
+def test_every_rows_evaluation_overrides_compose(tmp_path):
+    """Each row's `python -m lightning_ae.eval` overrides name settings the evaluation has (a typo fails here)."""
+    from tests.conftest import compose_cfg
+
+    from benchmarks.report import ROWS
+
+    for row in ROWS["cpu"]:
+        cfg = compose_cfg(["ckpt_path=x.ckpt", *row.evaluation], tmp_path / row.name, config_name="eval")
+        if "evaluation.probe.pixels=true" in row.evaluation:
+            assert cfg.evaluation.probe.pixels is True
+        assert cfg.evaluation.fid.num_samples == 10000  # protocol: FID on 10,000 samples in every row
