@@ -11,12 +11,15 @@ import torch
 
 
 class DumpWeights(pl.Callback):
-    """Every rank writes its model's weights to `<dirpath>/weights_rank<k>.pt` when training ends."""
+    """Every rank writes its model's weights to `<dirpath>/weights_rank<k>.pt` when training ends (default dirpath:
+    `weights/` in the run directory)."""
 
-    def __init__(self, dirpath: str):
-        self.dirpath = Path(dirpath)
+    def __init__(self, dirpath: str | None = None):
+        self.dirpath = Path(dirpath) if dirpath else None
 
     def on_train_end(self, trainer, pl_module):
+        if self.dirpath is None:
+            self.dirpath = Path(trainer.default_root_dir) / "weights"
         self.dirpath.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
         torch.save({"global_step": trainer.global_step, "state_dict": state},
@@ -34,3 +37,16 @@ class KillNode(pl.Callback):
         if trainer.global_rank == self.rank and trainer.global_step >= self.step:
             os.kill(os.getppid(), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Pace(pl.Callback):
+    """Sleeps `seconds` after every training batch, so that a tiny run lasts long enough for a scheduler to
+    interrupt it mid-training."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        import time
+
+        time.sleep(self.seconds)
