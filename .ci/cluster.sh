@@ -65,7 +65,7 @@ up() {
   chown munge:munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true
   [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none;
                                    chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
-  pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+  munge -n >/dev/null 2>&1 || runuser -u munge -- /usr/sbin/munged  # unless one answers already
   grep -q "lae-slurm" /etc/hosts || echo "127.0.0.1 node1 node2  # lae-slurm" >> /etc/hosts
   slurmctld -f "$SLURM_CONF"
   slurmd -f "$SLURM_CONF" -N node1
@@ -83,13 +83,20 @@ up() {
 down() {
   scancel --quiet --user="$(id -un)" 2>/dev/null || true
   for daemon in slurmd-node1 slurmd-node2 slurmctld; do
-    [ -s "$D/$daemon.pid" ] && kill "$(cat "$D/$daemon.pid")" 2>/dev/null || true
+    if [ -s "$D/$daemon.pid" ]; then
+      pid=$(cat "$D/$daemon.pid")
+      kill "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    fi
   done
-  [ -s /run/munge/munged.pid ] && kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
+  if [ -s /run/munge/munged.pid ]; then
+    pid=$(cat /run/munge/munged.pid)
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  fi
   if grep -q "# lae-slurm$" /etc/hosts; then  # rewritten in place: /etc/hosts may be a mount in a container
     grep -v "# lae-slurm$" /etc/hosts > "$D/hosts" && cat "$D/hosts" > /etc/hosts
   fi
-  sleep 1
   echo "cluster: down"
 }
 

@@ -63,11 +63,21 @@ def job_dirs(cwd: Path) -> list[Path]:
 
 def hurry_requeued(job: str) -> None:
     """A requeued job waits 2 minutes (SLURM's hold-off before it may start again); let it start now."""
-    def pending():
-        """the requeued job to be pending"""
-        return "JobState=PENDING" in slurm("scontrol", "show", "job", job)
-    wait_for(pending)
-    slurm("scontrol", "update", f"JobId={job}", "EligibleTime=now")
+    def started_again():
+        """the requeued job to start again"""
+        state = slurm("scontrol", "show", "job", job)
+        if "JobState=PENDING" in state:
+            slurm("scontrol", "update", f"JobId={job}", "EligibleTime=now")
+        return "JobState=RUNNING" in state and "Restarts=0" not in state
+    wait_for(started_again, every=2)
+
+
+def training(where: Path, after: int = 0):
+    """A condition for `wait_for`: the job below `where` has logged a training row past step `after`."""
+    def rows():
+        return any(max(train_steps(p.parents[1]), default=-1) > after for p in where.rglob("metrics.csv"))
+    rows.__doc__ = f"a training row past step {after}"
+    return rows
 
 
 def train_steps(run: Path) -> list[int]:
@@ -104,10 +114,7 @@ def test_requeue_saves_last_ckpt_on_sigterm_and_continues_from_it(tmp_path):
     sweep = submit(tmp_path, ["trainer.max_epochs=15", "model.fused_steps=1", "callbacks.last_checkpoint.every_n_minutes=null",
                               "+callbacks.pace._target_=tests.launch_probes.Pace", "+callbacks.pace.seconds=0.03"])
 
-    def training():
-        """the job's first training row in metrics.csv"""
-        return any(train_steps(p.parents[1]) for p in tmp_path.rglob("metrics.csv"))
-    wait_for(training)
+    wait_for(training(tmp_path))
     job = slurm("squeue", "-h", "-o", "%i").split()[0]
     slurm("scontrol", "requeue", job)
     hurry_requeued(job)
@@ -124,33 +131,35 @@ def test_requeue_saves_last_ckpt_on_sigterm_and_continues_from_it(tmp_path):
     assert 9 < int(stopped[0][0]) < 15 * 21  # stopped mid-run, after the first logged row
 
 
-def test_time_limit_requeues_max_num_timeout_times_then_ends(tmp_path):
-    """`hydra.launcher.max_num_timeout=1`: at the first time-limit warning (USR2, signal_delay_s before the 1-minute
-    limit) last.ckpt is saved and submitit requeues the job; at the second the job ends with submitit's error."""
-    sweep = submit(tmp_path, ["trainer.max_epochs=200", "model.fused_steps=1", "hydra.launcher.timeout_min=1",
-                              "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=1",
-                              "callbacks.last_checkpoint.every_n_minutes=null",
-                              "+callbacks.pace._target_=tests.launch_probes.Pace", "+callbacks.pace.seconds=0.05"])
-
-    def queued():
-        """the job in the queue"""
-        return slurm("squeue", "-h", "-o", "%i").split()
-    (job,) = wait_for(queued)
-
-    def restarted():
-        """submitit's requeue after the first warning"""
-        return "Restarts=1" in slurm("scontrol", "show", "job", job)
-    wait_for(restarted, timeout=150)
+def test_time_limit_warning_requeues_max_num_timeout_times_then_ends(tmp_path):
+    """`hydra.launcher.max_num_timeout=1`: at the first time-limit warning last.ckpt is saved and submitit requeues
+    the job; at the second the job ends with submitit's error. The warning is the signal SLURM sends
+    `signal_delay_s` before the limit (USR2 to the job's tasks); the test sends it with `scancel --signal=USR2`
+    once the job trains, since SLURM's own may come up to a minute early, before a short job has started training.
+    (submitit counts any warning of a job under 10 minutes as a timeout.)"""
+    sweep = submit(tmp_path, ["trainer.max_epochs=200", "model.fused_steps=1", "hydra.launcher.timeout_min=10",
+                              "hydra.launcher.max_num_timeout=1", "callbacks.last_checkpoint.every_n_minutes=null",
+                              "+callbacks.pace._target_=tests.launch_probes.Pace", "+callbacks.pace.seconds=0.02"])
+    wait_for(training(tmp_path))
+    (job,) = slurm("squeue", "-h", "-o", "%i").split()
+    slurm("scancel", "--signal=USR2", job)
     hurry_requeued(job)
+    (run,) = job_dirs(tmp_path)
+
+    def resumed():
+        """the second start to continue from last.ckpt"""
+        return "resume=auto: continuing from" in (run / "train.log").read_text()
+    wait_for(resumed)
+    first = int(re.search(r"SLURM time limit ahead: stopped at step (\d+)", (run / "train.log").read_text()).group(1))
+    wait_for(training(tmp_path, after=first + 10))
+    slurm("scancel", "--signal=USR2", job)
     out = finish(sweep)
     assert sweep.returncode != 0
     assert "timed-out too many times" in out, out[-3000:]
-    (run,) = job_dirs(tmp_path)
     log = (run / "train.log").read_text()
-    assert log.count("resume=auto: continuing from") == 1, log[-3000:]  # started twice: one requeue
+    assert log.count("resume=auto: continuing from") == 1, log[-3000:]  # started twice: requeued once
     stops = [int(s) for s in re.findall(r"SLURM time limit ahead: stopped at step (\d+)", log)]
-    assert len(stops) == 2, log[-3000:]  # last.ckpt saved at both warnings
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
-    assert 0 < stops[0] < stops[1] == ckpt["global_step"] < 200 * 21
+    assert len(stops) == 2 and stops[0] < stops[1] == ckpt["global_step"] < 200 * 21, log[-3000:]  # saved both times
     steps = train_steps(run)
-    assert len(steps) == len(set(steps))
+    assert len(steps) == len(set(steps)) and steps == sorted(steps)  # one history
