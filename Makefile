@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 TORCH   ?= torch==2.14.1 torchvision==0.29.1
 ARGS    ?=
 
-.PHONY: install train test test-fast bench clean
+.PHONY: install train test test-fast test-cluster gpu-check bench clean
 
 $(BIN)/lightning-ae:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(BIN)/lightning-ae     ## the whole suite, as CI runs it
 
 test-fast: $(BIN)/lightning-ae
 	WANDB_MODE=offline $(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+test-cluster: $(BIN)/lightning-ae  ## a one-machine SLURM cluster (apt: slurm-wlm, munge; root) and the `cluster` tests
+	PYTHON=$(BIN)/python .ci/cluster.sh test $(ARGS)
+
+gpu-check: $(BIN)/lightning-ae  ## everything that needs a GPU, <= 8 min -> benchmarks/gpu_check.{json,md}
+	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
 
 bench: $(BIN)/lightning-ae    ## every variant at a fixed budget -> benchmarks/RESULTS.md (see benchmarks/README.md)
 	$(BIN)/python benchmarks/report.py $(ARGS)

@@ -4,7 +4,8 @@ What a researcher would write without the framework, doing the same work as the 
 from the IDX files, the same 55k/5k train/validation split (permutation seeded with data.seed 1234) and the same
 per-epoch shuffles, the MLP VAE (784-512-512-2·20 encoder, 20-512-512-784 decoder, ReLU, Bernoulli likelihood),
 Adam 1e-3, batch 128; per epoch a training pass, a validation pass and a checkpoint (model + optimizer
-state), then a test pass. Imports torch and numpy only (and marks its phases when run under benchmarks/turns.py). Prints one JSON line: `first_step` and `epoch_ends`
+state), then a test pass. `--device cuda`: the model and the whole data set on the GPU (the images held there as
+uint8, each batch a slice of them: the framework's `data.resident`). Imports torch and numpy only (and marks its phases when run under benchmarks/turns.py). Prints one JSON line: `first_step` and `epoch_ends`
 (Unix times), `epoch_cpu` (the process's CPU seconds at each epoch end) and `test_loss` (the test set's mean
 negative ELBO in nats).
 
@@ -63,6 +64,7 @@ def main(argv=None) -> None:
     p.add_argument("--latent-dim", type=int, default=20)
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512])
     p.add_argument("--out", default="outputs/benchmarks/plain_vae")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: model and data set held on the GPU")
     args = p.parse_args(argv)
     turns = sys.modules.get("benchmarks.turns")  # run under benchmarks/turns.py: mark the phase boundaries
     out = Path(args.out)
@@ -71,17 +73,18 @@ def main(argv=None) -> None:
     x, _ = images_and_labels(raw, "train")
     x_test, _ = images_and_labels(raw, "t10k")
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1234))
-    x_train, x_val = x[perm[5000:]], x[perm[:5000]]
+    device = torch.device(args.device)
+    x_train, x_val, x_test = x[perm[5000:]].to(device), x[perm[:5000]].to(device), x_test.to(device)
 
     torch.manual_seed(42)
-    enc = net([784, *args.hidden, 2 * args.latent_dim])
-    dec = net([args.latent_dim, *args.hidden[::-1], 784])
+    enc = net([784, *args.hidden, 2 * args.latent_dim]).to(device)
+    dec = net([args.latent_dim, *args.hidden[::-1], 784]).to(device)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
     bs, first_step, epoch_ends, epoch_cpu = args.batch_size, None, [], []
     for epoch in range(args.epochs):
         if turns:
             turns.epoch_boundary()
-        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(1234 + epoch))
+        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(1234 + epoch)).to(device)
         for b in range(len(x_train) // bs):
             if first_step is None:
                 first_step = time.time()

@@ -8,7 +8,7 @@
   `check_manual_optimization`.
 - `check_manual_optimization`: trainer options that only automatic optimization honours are refused for
   the variants that step their optimizers themselves.
-- `torchrun_overrides`: under `torchrun`, every rank writes into one shared run directory.
+- `torchrun_overrides`: under torchrun or srun, every rank of every node writes into one run directory.
 """
 from __future__ import annotations
 
@@ -187,30 +187,67 @@ def unknown_key(key: str, base) -> str:
     return f"unknown {where}option '{name}'; {hint} (to add a new key on purpose write +{key}=...)"
 
 
-def _agent_start_stamp() -> str:
-    """Start time of torchrun's agent (every rank's parent), the same string on every rank."""
-    try:
-        ticks = int(open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()[19])
-        btime = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
-        return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK")).strftime("%Y-%m-%d_%H-%M-%S")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return f"torchrun-{os.environ.get('MASTER_PORT', '0')}"
+SHARED_STAMP_KEY = "lightning_ae/run_dir_stamp"
+
+
+def shared_run_name() -> str:
+    """The run directory's name, the same on every rank of every node of one job.
+
+    - Under SLURM (`srun`, with or without torchrun): `slurm-<job id>[.<step id>]`. A requeued job keeps its id,
+      so `resume=auto` finds the directory again.
+    - Under torchrun: the start time of whichever rank asks first, kept in the TCPStore that torchrun's agent
+      serves at MASTER_ADDR:MASTER_PORT for the whole job (`TORCHELASTIC_USE_AGENT_STORE`, the default for the
+      static and c10d rendezvous) and read by every other rank; a worker restarted by torchrun finds it again.
+      torchrun's own `--rdzv-id` does not name runs: its default is "none" (static rendezvous) or a fresh uuid.
+    - torchrun with its store not shared (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1): `torchrun-<rdzv id>` where one
+      was given, else a one-line error asking for `hydra.run.dir`.
+    Each node's own clock would split the run in two (the agents start at different seconds)."""
+    job, step = os.environ.get("SLURM_JOB_ID"), os.environ.get("SLURM_STEP_ID", "")
+    if job and step.isdigit() and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return f"slurm-{job}" + (f".{step}" if step != "0" else "")
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+
+        store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                         timeout=timedelta(seconds=120))
+        mine = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        return store.compare_set(SHARED_STAMP_KEY, "", mine).decode()  # the first rank's value, for all
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    if run_id != "none":
+        return f"torchrun-{run_id}"
+    raise UserError("cannot name one run directory for every node (torchrun shares no store and has no "
+                    "--rdzv-id): add hydra.run.dir=/shared/path/run to the command on every node")
+
+
+def _distributed_launch() -> tuple[int, int, int] | None:
+    """(rank, processes per node, nodes) when this process is one of several started by torchrun or srun."""
+    env = os.environ
+    if "TORCHELASTIC_RUN_ID" in env:
+        world, local = int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_WORLD_SIZE", "1"))
+        return int(env.get("RANK", "0")), local, max(1, world // max(local, 1))
+    if env.get("SLURM_STEP_ID", "").isdigit() and int(env.get("SLURM_NTASKS", "1")) > 1:  # srun, several tasks
+        tasks, nodes = int(env["SLURM_NTASKS"]), int(env.get("SLURM_STEP_NUM_NODES", env.get("SLURM_NNODES", "1")))
+        return int(env.get("SLURM_PROCID", "0")), tasks // max(nodes, 1), nodes
+    return None
 
 
 def torchrun_overrides(args: list[str]) -> list[str]:
-    """Extra overrides when started by torchrun: one shared run dir, config files written by rank 0 only,
-    and trainer.devices = processes per node unless given."""
-    if "TORCHELASTIC_RUN_ID" not in os.environ or any(a.startswith(("-m", "--multirun")) for a in args):
+    """Extra overrides when started as one of several processes by torchrun or srun: one run directory for the
+    job (`shared_run_name`; a user's `hydra.run.dir` wins), a log file per rank (`train_rank<k>.log`, beside
+    rank 0's `train.log`), and trainer.devices / trainer.num_nodes from the launcher unless given."""
+    launch = _distributed_launch()
+    if launch is None or any(a.startswith(("-m", "--multirun")) for a in args):
         return []
+    rank, per_node, nodes = launch
     extra = []
     if not any(a.startswith("hydra.run.dir=") for a in args):
-        extra.append(f"hydra.run.dir=${{paths.log_dir}}/${{task_name}}/runs/{_agent_start_stamp()}")
-    rank = int(os.environ.get("RANK", "0"))
+        extra.append(f"hydra.run.dir=${{paths.log_dir}}/${{task_name}}/runs/{shared_run_name()}")
     if rank != 0:
         extra += ["hydra.output_subdir=null", f"hydra.job.name=train_rank{rank}"]
     if not any(a.startswith("trainer.devices=") for a in args):
-        extra.append(f"trainer.devices={os.environ.get('LOCAL_WORLD_SIZE', '1')}")
+        extra.append(f"trainer.devices={per_node}")
     if not any(a.startswith("trainer.num_nodes=") for a in args):
-        world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        extra.append(f"trainer.num_nodes={max(1, world // max(local, 1))}")
+        extra.append(f"trainer.num_nodes={nodes}")
     return extra

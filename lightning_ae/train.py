@@ -116,13 +116,16 @@ def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from lightning_ae.callbacks.fault_tolerance import last_checkpoint
+    from lightning_ae.slurm import SubmititTimeout
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        with SubmititTimeout() as slurm_timeout:  # a SLURM time limit under submitit: the same stop, then requeue
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except SIGTERMException:
         last = last_checkpoint(trainer)
         where = f"{last} holds it; rerun the same command with resume=auto to continue" if last else \
             "no checkpoint was written (callbacks.last_checkpoint is off)"
+        slurm_timeout.forward(f"stopped at step {trainer.global_step}; {last}")
         raise Preempted(f"stopped by SIGTERM at step {trainer.global_step}; {where}") from None
 
 

@@ -134,10 +134,28 @@ def only_run_dir(root: Path) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """`gpu`-marked tests need CUDA; without it they are skipped, never failed."""
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU")
-    for item in items:
-        if "gpu" in item.keywords:
+    """`gpu`-marked tests need CUDA, `cluster`-marked ones a SLURM cluster (`make test-cluster` starts one);
+    without them they are skipped, never failed."""
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+    cluster = [item for item in items if "cluster" in item.keywords]
+    if cluster and not slurm_cluster_up():
+        skip = pytest.mark.skip(reason="needs a SLURM cluster: make test-cluster starts one on this machine")
+        for item in cluster:
             item.add_marker(skip)
+
+
+def slurm_cluster_up() -> bool:
+    """A SLURM controller answers (the one-machine cluster of .ci/cluster.sh, or a real one)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("scontrol"):
+        return False
+    try:
+        return subprocess.run(["scontrol", "ping"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

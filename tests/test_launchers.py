@@ -59,3 +59,34 @@ def test_torchrun_two_cpu_processes_one_run_dir(tmp_path):
 
     # 1350 digits / 64 per batch / 2 ranks = 10 steps: both processes trained together
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
+
+
+def test_slurm_time_limit_warning_becomes_the_sigterm_stop_then_goes_to_submitit(monkeypatch):
+    """Under submitit, while fit runs: the time-limit signal (USR2) raises SIGTERM in this process (Lightning's stop,
+    which saves last.ckpt) instead of submitit's requeue-and-wait; `forward` then hands it to submitit's handler,
+    once. Outside a submitit job nothing is replaced. (The real thing: tests/test_cluster.py.)"""
+    import signal
+
+    from lightning_ae.slurm import SubmititTimeout
+
+    calls = []
+    old_usr2 = signal.signal(signal.SIGUSR2, lambda s, f: calls.append("submitit"))
+    old_term = signal.signal(signal.SIGTERM, lambda s, f: calls.append("sigterm"))
+    try:
+        monkeypatch.delenv("SUBMITIT_FOLDER", raising=False)
+        with SubmititTimeout():
+            os.kill(os.getpid(), signal.SIGUSR2)
+        assert calls == ["submitit"]
+        calls.clear()
+        monkeypatch.setenv("SUBMITIT_FOLDER", "/tmp/submitit")
+        with SubmititTimeout() as timeout:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        assert calls == ["sigterm"]
+        timeout.forward("stopped at step 7; last.ckpt")
+        timeout.forward("stopped at step 7; last.ckpt")
+        assert calls == ["sigterm", "submitit"]
+        os.kill(os.getpid(), signal.SIGUSR2)  # after fit: submitit's own handler again
+        assert calls == ["sigterm", "submitit", "submitit"]
+    finally:
+        signal.signal(signal.SIGUSR2, old_usr2)
+        signal.signal(signal.SIGTERM, old_term)

@@ -224,8 +224,9 @@ class AutoencoderModule(pl.LightningModule):
         test/), as without fusing: Lightning keys rows by its count of training_step calls unless a `step` is logged
         (and then adds no epoch). ModelCheckpoint reads both too: a `{step}` in its filename is then this number."""
         step = self.global_step - 1 if self.trainer.training or self.trainer.validating else self.global_step
-        self.log("step", float(step), on_step=False, on_epoch=True)
-        self.log("epoch", float(self.current_epoch), on_step=False, on_epoch=True)
+        # The same on every rank; sync_dist (max: exact for any count) says so, or Lightning warns under DDP.
+        self.log("step", float(step), on_step=False, on_epoch=True, sync_dist=True, reduce_fx="max")
+        self.log("epoch", float(self.current_epoch), on_step=False, on_epoch=True, sync_dist=True, reduce_fx="max")
 
     def fused_training_step(self, batch) -> None:
         """Fused steps (model.fused_steps > 1): the loader hands over `steps_per_call` consecutive batches at once and
