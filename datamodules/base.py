@@ -163,7 +163,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             g = torch.Generator().manual_seed(self.seed)
             for k in ("train", "val", "test") if self.binarize == "static" else ("val", "test"):
                 sx, sy = self.splits[k]
-                self.splits[k] = (torch.bernoulli(self._to_unit(sx), generator=g), sy)
+                self.splits[k] = (torch.bernoulli(to_unit(sx), generator=g), sy)
 
     def _labelled(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """A loaded split, its shape checked, with label -1 where the source has none."""
@@ -239,18 +239,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         return self._loader("test", train=False)
 
     # -- batched transforms, on the device after transfer ----------------------------------------
-    @staticmethod
-    def _to_unit(x: torch.Tensor) -> torch.Tensor:
-        return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-
     def transform(self, x: torch.Tensor, train: bool) -> torch.Tensor:
-        x = self._to_unit(x)
-        if self.binarize == "dynamic" and train:
-            x = torch.bernoulli(x)
-        lo, hi = self.value_range
-        if (lo, hi) != (0.0, 1.0):
-            x = x * (hi - lo) + lo
-        return x
+        return model_input(x, self.value_range, bernoulli=self.binarize == "dynamic" and train)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """Our batches are an (images, labels) pair: move the two tensors (labels may be None) directly.
@@ -283,6 +273,24 @@ class InMemoryDataModule(pl.LightningDataModule):
             f"{self.name}: no {what} found in {path}; put the files there or point {data_dir_key()}=... at a "
             f"folder that has them (downloading needs network and data.download=true)"
         )
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 or float [0, 1] images as float in [0, 1]."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def model_input(x: torch.Tensor, value_range=(0.0, 1.0), bernoulli: bool = False, generator=None) -> torch.Tensor:
+    """Images as the models take them: float, scaled from [0, 1] to `value_range`; with `bernoulli`, each pixel
+    first drawn with its grey level as probability (the binarised-MNIST protocol). The datamodules' batches and
+    a trained model's `preprocess` (lightning_ae.models.base) both go through here."""
+    x = to_unit(x)
+    if bernoulli:
+        x = torch.bernoulli(x, generator=generator)
+    lo, hi = value_range
+    if (lo, hi) != (0.0, 1.0):
+        x = x * (hi - lo) + lo
+    return x
 
 
 def data_dir_key() -> str:

@@ -23,7 +23,7 @@ class CelebADataModule(InMemoryDataModule):
         images = root / "img_align_celeba"
         cache = root / f"lightning_ae_{self.channels}x{self.height}x{self.width}_c{self.crop}.pt"
         if cache.exists():
-            x, part = torch.load(cache)
+            x, part = torch.load(cache, weights_only=True)
         else:
             if not images.is_dir():
                 self._download(root)

@@ -23,12 +23,17 @@ def build(cfg: DictConfig, target: str):
     try:
         return hydra.utils.instantiate(cfg[target])
     except InstantiationException as e:
-        cause = e.__cause__
-        while cause is not None and not isinstance(cause, UserError):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
+        raise_own_error(e)
         raise UserError(f"cannot build `{target}` from the config: {str(e).splitlines()[-1]}") from None
+
+
+def raise_own_error(e: BaseException) -> None:
+    """Re-raise the UserError inside Hydra's InstantiationException wrapper, if there is one."""
+    cause = e
+    while cause is not None and not isinstance(cause, UserError):
+        cause = cause.__cause__
+    if cause is not None:
+        raise cause from None
 
 
 def build_all(cfg: DictConfig, group: str) -> list:
@@ -56,12 +61,7 @@ def load_model(path: str | Path, ckpt: dict | None = None):
     """Re-instantiate the checkpoint's model from its stored config, load its weights, switch to eval mode."""
     ckpt = ckpt if ckpt is not None else read_checkpoint(path)
     config = ckpt["lightning_ae"]["config"]
-    try:
-        model = hydra.utils.instantiate(config["model"])
-    except Exception as e:  # a variant that no longer exists in this version, a renamed argument ...
-        raise UserError(f"{path}: cannot rebuild the model {config['model'].get('_target_')!r} from the "
-                        f"stored config ({str(e).splitlines()[-1] if str(e) else type(e).__name__}); "
-                        "was it written by another lightning_ae version?") from None
+    model = build_stored_model(config, path)
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
@@ -69,6 +69,21 @@ def load_model(path: str | Path, ckpt: dict | None = None):
                         f"({str(e).splitlines()[0]})") from None
     model.run_config = config
     return model.eval()
+
+
+def build_stored_model(config: dict, source: str | Path):
+    """The (untrained) model a stored run config describes; its targets are vetted before anything is built
+    (lightning_ae.safe_load.check_targets)."""
+    from lightning_ae.safe_load import check_targets
+
+    check_targets(config["model"], str(source), "model")
+    try:
+        return hydra.utils.instantiate(config["model"])
+    except Exception as e:  # a variant that no longer exists in this version, a renamed argument ...
+        raise_own_error(e)  # our own one-line errors (a missing model.vqvae_ckpt ...)
+        raise UserError(f"{source}: cannot rebuild the model {config['model'].get('_target_')!r} from the "
+                        f"stored config ({str(e).splitlines()[-1] if str(e) else type(e).__name__}); "
+                        "was it written by another lightning_ae version?") from None
 
 
 def stored_data_config(stored: dict, given: dict | DictConfig | None = None) -> DictConfig:
@@ -88,4 +103,7 @@ def stored_data_config(stored: dict, given: dict | DictConfig | None = None) -> 
         # eval's data.path is the folder to score (it sets test_path, conf/eval.yaml); the training folder stays
         # the checkpoint's, so the parts fitted on training images (PCA, probe, hashing database) never see it
         changes.pop("path", None)
+    from lightning_ae.safe_load import check_targets
+
+    check_targets(stored["data"], "the checkpoint", "data")
     return OmegaConf.merge(OmegaConf.create(stored["data"]), changes)

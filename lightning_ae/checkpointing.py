@@ -4,6 +4,7 @@
   the previous checkpoint intact, never a truncated `last.ckpt`.
 - `resolve_ckpt_path(cfg)` turns `ckpt_path=...` / `resume=auto` into a checked path, or None.
 - `check_shapes_match(path, model, config)`: the checkpoint's weights fit the model the config builds.
+Every read goes through `lightning_ae.safe_load` (weights only; the stored config's targets vetted).
 """
 from __future__ import annotations
 
@@ -37,16 +38,17 @@ def _model_name(target: str) -> str:
 
 def check_checkpoint(path: Path, model_target: str | None = None) -> dict:
     """The loaded checkpoint; one-line errors for a corrupt or foreign file, or (given `model_target`) one
-    of another model than the configured one. Training's resume and the eval entry point both use it.
+    of another model than the configured one, or one whose stored model/data config would build anything but
+    this project's classes (safe_load.check_targets). Training's resume and the eval entry point both use it.
     Memory-mapped (as `check_shapes_match` reads it): a resume reads the weights once, in Lightning's restore."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as e:
-        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__}); "
-                        "point ckpt_path at another .ckpt (nothing was changed)") from None
+    from lightning_ae.safe_load import check_targets, load_checkpoint
+
+    ckpt = load_checkpoint(path)
     meta = ckpt.get("lightning_ae") if isinstance(ckpt, dict) else None
-    if not meta or not (meta.get("config") or {}).get("model") or "state_dict" not in ckpt:
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) \
+            or not isinstance(meta["config"].get("model"), dict) or "state_dict" not in ckpt:
         raise UserError(f"{path} is not a lightning_ae checkpoint; give one written by `python -m lightning_ae`")
+    check_targets({k: meta["config"].get(k) for k in ("model", "data")}, str(path), "config")
     saved = meta["config"]["model"]["_target_"]
     if model_target is not None and saved != model_target:
         raise UserError(f"{path} holds a {_model_name(saved)} checkpoint but the config builds "
@@ -65,7 +67,9 @@ def _image_shape(config: dict | None) -> tuple | None:
 def check_shapes_match(path: str, model, config: dict) -> None:
     """One line naming the first weight whose shape differs between the checkpoint and the configured model,
     and why: the data's image shape changed, or else the network settings (model.*) did."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    from lightning_ae.safe_load import load_checkpoint
+
+    ckpt = load_checkpoint(path)
     own, weights = model.state_dict(), ckpt.get("state_dict", {})
     unmatched = sorted(set(own) ^ set(weights))
     if unmatched:

@@ -24,6 +24,13 @@ log = logging.getLogger("lightning_ae")
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    from lightning_ae.safe_load import trusting
+
+    with trusting(cfg.get("trust_checkpoint")):  # what ckpt_path (and a prior's model.vqvae_ckpt) may hold
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict[str, float]:
     import pytorch_lightning as pl
     import torch
 

@@ -22,6 +22,13 @@ log = logging.getLogger("lightning_ae")
 
 
 def run(cfg: DictConfig) -> float | None:
+    from lightning_ae.safe_load import trusting
+
+    with trusting(cfg.get("trust_checkpoint")):  # what ckpt_path, resume=auto and model.vqvae_ckpt may hold
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> float | None:
     import pytorch_lightning as pl  # imported here, after Hydra has set up logging
 
     apply_logger_levels()
@@ -58,7 +65,7 @@ def run(cfg: DictConfig) -> float | None:
             metrics |= scalars(trainer.callback_metrics)  # last epoch's train/val metrics
         if cfg.get("test", True):
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             metrics |= scalars(trainer.callback_metrics)
         leave_process_group(trainer)
         if cfg.get("test", True):
@@ -116,11 +123,12 @@ def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from lightning_ae.callbacks.fault_tolerance import last_checkpoint
+    from lightning_ae.safe_load import trusted
     from lightning_ae.slurm import SubmititTimeout
 
     try:
         with SubmititTimeout() as slurm_timeout:  # a SLURM time limit under submitit: the same stop, then requeue
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trusted())
     except SIGTERMException:
         last = last_checkpoint(trainer)
         where = f"{last} holds it; rerun the same command with resume=auto to continue" if last else \

@@ -14,6 +14,17 @@ def to_bytes(grid: torch.Tensor):
     return grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def save_grid(images: torch.Tensor, path: Path, value_range=(0.0, 1.0), nrow: int = 8) -> torch.Tensor:
+    """Tile a batch [N, C, H, W] in the data's value range into one PNG at `path`; returns the [C, H, W] grid."""
+    from torchvision.utils import make_grid, save_image
+
+    lo, hi = value_range
+    images = ((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0)
+    save_image(grid, path)
+    return grid
+
+
 class ImageGrids(pl.Callback):
     """At the end of every `every_n_epochs`-th validation (and the last epoch), ask the model for its
     named image batches (`model.image_grids(x, y)`: reconstructions, samples, interpolations, …) on a
@@ -33,8 +44,6 @@ class ImageGrids(pl.Callback):
         self.write(trainer, pl_module, f"epoch{epoch:03d}")
 
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, tag: str) -> list[Path]:
-        from torchvision.utils import make_grid, save_image
-
         dm = trainer.datamodule
         x, y = dm.tensors("val")
         x, y = x[: self.n].to(pl_module.device), y[: self.n].to(pl_module.device)
@@ -47,10 +56,8 @@ class ImageGrids(pl.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         written = []
         for name, images in grids.items():
-            images = ((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
-            grid = make_grid(images, nrow=self.nrow, padding=2, pad_value=1.0)
             path = self.dirpath / f"{name}_{tag}.png"
-            save_image(grid, path)
+            grid = save_grid(images, path, (lo, hi), self.nrow)
             written.append(path)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):

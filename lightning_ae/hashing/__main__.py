@@ -36,6 +36,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--save-index", help="write the model's index to this .npz file")
     p.add_argument("--json", help="write all figures to this JSON file")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle --ckpt in full and build any _target_ it names, i.e. run code from it "
+                        "(older checkpoints; only files you trust)")
     return p.parse_args(argv)
 
 
@@ -69,8 +72,11 @@ def report(name: str, q_bits, qy, db_bits, db_y, args, extra: dict) -> dict:
 
 
 def main(argv=None) -> dict:
+    from lightning_ae.safe_load import trusting
+
     args = parse(argv)
-    model, db_x, db_y, qx, qy = load(args)
+    with trusting(args.trust_checkpoint):
+        model, db_x, db_y, qx, qy = load(args)
     t0 = time.perf_counter()
     db_bits = batched(model.hash_codes, db_x, batch_size=args.batch_size, device=args.device)
     t1 = time.perf_counter()

@@ -95,6 +95,41 @@ class AutoencoderModule(pl.LightningModule):
         z = (1 - alpha) * z1.unsqueeze(1) + alpha * z2.unsqueeze(1)
         return self.decode(z.flatten(0, 1)).unflatten(0, (len(x1), steps))
 
+    def preprocess(self, images, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A user's images as this model takes them, prepared as its training data was (datamodules/base.py):
+        uint8 0..255 or float in [0, 1], as [N, C, H, W], [N, H, W, C] or (one channel) [N, H, W]; centre-cropped
+        where the data config crops (CelebA), resized to the trained H×W (bilinear, antialiased, like data=folder),
+        scaled to the data's value range, and under data.binarize drawn pixel by pixel as Bernoulli variables with
+        the grey level as probability (the binarised-MNIST protocol, never a threshold; `generator` fixes the draw)."""
+        import torch.nn.functional as F
+
+        from datamodules.base import model_input, to_unit
+
+        data = (self.run_config or {}).get("data") or {}
+        c, h, w = self.shape
+        x = torch.as_tensor(images)
+        if x.dim() == 3 and c == 1:
+            x = x.unsqueeze(1)
+        if x.dim() == 4 and x.shape[1] != c and x.shape[-1] == c:
+            x = x.permute(0, 3, 1, 2)
+        if x.dim() != 4 or x.shape[1] != c:
+            raise UserError(f"preprocess takes a batch of {c}-channel images ([N, {c}, H, W], [N, H, W, {c}]"
+                            f"{' or [N, H, W]' if c == 1 else ''}), got shape {tuple(x.shape)}")
+        x = to_unit(x.to(self.device))
+        crop = data.get("crop")
+        if crop and min(x.shape[-2:]) >= crop:
+            top, left = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
+            x = x[..., top : top + crop, left : left + crop]
+        if tuple(x.shape[-2:]) != (h, w):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        return model_input(x, tuple(data.get("value_range", (0.0, 1.0))), bernoulli=data.get("binarize") is not None,
+                           generator=generator)
+
+    def portable_config(self) -> dict:
+        """The model config that rebuilds this model from its weights alone, with no other file (an exported
+        folder's config.yaml, lightning_ae.export)."""
+        return dict((self.run_config or {})["model"])
+
     def image_grids(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Named image batches [N, C, H, W] for the ImageGrids callback; rows of `nrow` images."""
         n = min(8, len(x))

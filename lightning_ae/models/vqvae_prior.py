@@ -6,7 +6,7 @@ the grid of code indices of a trained, frozen VQ-VAE, so that the pair can gener
     sample(n):  k ~ p_θ (raster order),  x = VQ-VAE.decode(e_k)
 
 The VQ-VAE comes from `vqvae_ckpt` (a checkpoint written by `model=vqvae`; its stored run config rebuilds
-the network) and never trains here: its weights are frozen and it stays in eval mode, so its codebook does
+the network; an exported folder stores that config as `vqvae` instead) and never trains here: its weights are frozen and it stays in eval mode, so its codebook does
 not move. The prior's own checkpoints hold the VQ-VAE weights too, but rebuilding one reads `vqvae_ckpt`
 again, so keep that file.
 """
@@ -24,22 +24,25 @@ from .vqvae import VQVAE
 
 
 def load_vqvae(path: str | None) -> VQVAE:
-    """Rebuild a VQ-VAE from a lightning_ae checkpoint (config stored by the train entry point + weights)."""
-    import hydra
+    """Rebuild a VQ-VAE from a lightning_ae checkpoint (config stored by the train entry point + weights), read
+    as data: weights only, its stored config vetted (lightning_ae.safe_load)."""
+    from lightning_ae.building import build_stored_model
+    from lightning_ae.safe_load import load_checkpoint
 
     if not path:
         raise UserError("model=vqvae_prior needs a trained VQ-VAE: set model.vqvae_ckpt=<run dir>/checkpoints/"
                         "last.ckpt (train one first with model=vqvae on the same data)")
     if not Path(path).is_file():
         raise UserError(f"model.vqvae_ckpt={path} does not exist; give the .ckpt of a model=vqvae run")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    config = (ckpt.get("lightning_ae") or {}).get("config") or {}
+    ckpt = load_checkpoint(path)
+    config = (ckpt.get("lightning_ae") or {}).get("config") or {} if isinstance(ckpt, dict) else {}
     model_cfg = config.get("model") or {}
     if not str(model_cfg.get("_target_", "")).endswith("VQVAE"):
         raise UserError(f"model.vqvae_ckpt={path} is not a model=vqvae checkpoint "
                         f"(it holds {model_cfg.get('_target_', 'no lightning_ae config')})")
-    vqvae = hydra.utils.instantiate(model_cfg)
+    vqvae = build_stored_model(config, f"model.vqvae_ckpt={path}")
     vqvae.load_state_dict(ckpt["state_dict"])
+    vqvae.run_config = config
     return vqvae
 
 
@@ -48,8 +51,10 @@ class VQVAEPrior(AutoencoderModule):
     can_sample = True
 
     def __init__(self, net, vqvae_ckpt: str | None = None, shape=None, optimizer=None, scheduler=None,
-                 temperature: float = 1.0, compile: bool = False, fused_steps: int = 1):
-        vqvae = load_vqvae(vqvae_ckpt)
+                 temperature: float = 1.0, compile: bool = False, fused_steps: int = 1, vqvae: VQVAE | None = None):
+        """`vqvae`: the first stage built from its config alone (an exported folder's config.yaml holds that config
+        in place of `vqvae_ckpt`; the weights come with the prior's own), else it is read from `vqvae_ckpt`."""
+        vqvae = vqvae if vqvae is not None else load_vqvae(vqvae_ckpt)
         if shape is not None and tuple(int(s) for s in shape) != vqvae.shape:
             raise UserError(f"model.vqvae_ckpt was trained on images of shape {vqvae.shape} but this data has "
                             f"{tuple(shape)}; use the same data (and size) as the VQ-VAE run")
@@ -64,6 +69,11 @@ class VQVAEPrior(AutoencoderModule):
         super().train(mode)
         self.vqvae.eval()  # frozen first stage: no EMA codebook updates, no dropout/BN changes
         return self
+
+    def portable_config(self) -> dict:
+        """The VQ-VAE's own model config in place of `vqvae_ckpt`: its weights are part of the prior's."""
+        vqvae = self.run_config["model"].get("vqvae") or self.vqvae.run_config["model"]
+        return {**super().portable_config(), "vqvae_ckpt": None, "vqvae": vqvae}
 
     # -- interface: the VQ-VAE's latent space, the prior's samples ---------------------------------
     def code_indices(self, x):
