@@ -175,13 +175,13 @@ def metric_section(stored: dict, metrics: dict) -> list[str]:
     """The run's metrics as a table, with the protocol that produced them."""
     evaluation = metrics.get("eval.json")
     values = {f"eval/{k}": v for k, v in (evaluation or {}).get("metrics", {}).items()} or \
-        {k: v for k, v in metrics.get("metrics.json", {}).items() if k.startswith(("eval/", "test/"))}
+        {k: v for k, v in metrics.get("metrics.json", {}).items() if k.startswith(("eval/", "test/", "val/"))}
     if not values:
         return ["No metrics were found beside the checkpoint; run `python -m lightning_ae.eval ckpt_path=...` and "
                 "export again.", ""]
     protocol = (evaluation or {}).get("evaluation") or stored.get("evaluation") or {}
     source = "`python -m lightning_ae.eval` (eval.json)" if evaluation else "the run itself (metrics.json)"
-    lines = [f"From {source}: `test/*` is the loss terms on the test split; `eval/<part>/<metric>` the evaluation "
+    lines = [f"From {source}: `val/*`, `test/*` are the loss terms on the validation and test splits; `eval/<part>/<metric>` the evaluation "
              "suite of lightning_ae (one part per file in lightning_ae/evaluation/parts/, formulas in "
              "lightning_ae/metrics/) on the test split, likelihoods in nats only on binarised data. Settings: "
              f"`{json.dumps(protocol, sort_keys=True)}`.", "", "| metric | value |", "|---|---|"]

@@ -27,16 +27,16 @@ def load_vqvae(path: str | None) -> VQVAE:
     """Rebuild a VQ-VAE from a lightning_ae checkpoint (config stored by the train entry point + weights), read
     as data: weights only, its stored config vetted (lightning_ae.safe_load)."""
     from lightning_ae.building import build_stored_model
-    from lightning_ae.safe_load import load_checkpoint
+    from lightning_ae.checkpointing import check_checkpoint
 
     if not path:
         raise UserError("model=vqvae_prior needs a trained VQ-VAE: set model.vqvae_ckpt=<run dir>/checkpoints/"
                         "last.ckpt (train one first with model=vqvae on the same data)")
     if not Path(path).is_file():
         raise UserError(f"model.vqvae_ckpt={path} does not exist; give the .ckpt of a model=vqvae run")
-    ckpt = load_checkpoint(path)
-    config = (ckpt.get("lightning_ae") or {}).get("config") or {} if isinstance(ckpt, dict) else {}
-    model_cfg = config.get("model") or {}
+    ckpt = check_checkpoint(Path(path))  # weights only; its stored model/data targets vetted
+    config = ckpt["lightning_ae"]["config"]
+    model_cfg = config["model"]
     if not str(model_cfg.get("_target_", "")).endswith("VQVAE"):
         raise UserError(f"model.vqvae_ckpt={path} is not a model=vqvae checkpoint "
                         f"(it holds {model_cfg.get('_target_', 'no lightning_ae config')})")
