@@ -6,7 +6,21 @@ import pickle
 import numpy as np
 import torch
 
+from lightning_ae.errors import UserError
+
 from .base import InMemoryDataModule
+
+#: what CIFAR-10's python batches are made of (numpy arrays, dtypes and scalars; bytes by protocol 2): unpickling
+#: may build these and nothing else, so a crafted batch file runs no code
+BATCH_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")} \
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name}")
+        return super().find_class(module, name)
 
 
 class CIFAR10DataModule(InMemoryDataModule):
@@ -34,7 +48,11 @@ class CIFAR10DataModule(InMemoryDataModule):
             xs, ys = [], []
             for n in names:
                 with open(root / n, "rb") as fh:
-                    d = pickle.load(fh, encoding="latin1")
+                    try:
+                        d = BatchUnpickler(fh, encoding="latin1").load()
+                    except pickle.UnpicklingError as e:
+                        raise UserError(f"{root / n} is not a CIFAR-10 batch: it holds a Python object ({e}) that "
+                                        "loading would run as code; use the official files") from None
                 xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
                 ys.append(np.asarray(d["labels"], dtype=np.int64))
             out[split] = (torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))

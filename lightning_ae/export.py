@@ -55,9 +55,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def export(ckpt_path: str | Path, out: str | Path, trust_checkpoint: bool = False) -> Path:
+def export(ckpt_path: str | Path, out: str | Path, trust_checkpoint: bool = False, hub_repo: str | None = None) -> Path:
     """Write the exported folder `out` (new, or empty) for the checkpoint `ckpt_path`; returns it. Everything is
-    written into `out.tmp` first and renamed at the end, so a failure leaves no half folder under `out`."""
+    written into `out.tmp` first and renamed at the end, so a failure leaves no half folder under `out`.
+    `hub_repo` (user/name) is where the folder is going: the model card's loading example names it."""
     from omegaconf import OmegaConf
     from safetensors.torch import save_model
 
@@ -87,7 +88,7 @@ def export(ckpt_path: str | Path, out: str | Path, trust_checkpoint: bool = Fals
         if "eval.json" in metrics:
             (tmp / "eval.json").write_text(json.dumps(metrics["eval.json"], indent=2, sort_keys=True))
         figures = copy_figures(run_dir, tmp) or render_figures(model, stored, tmp)
-        (tmp / "README.md").write_text(model_card(model, stored, ckpt, metrics, figures), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(model, stored, ckpt, metrics, figures, hub_repo), encoding="utf-8")
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -132,7 +133,7 @@ def render_figures(model, stored: dict, out: Path) -> list[str]:
     return [n for n in FIGURES if n in grids]
 
 
-def model_card(model, stored: dict, ckpt: dict, metrics: dict, figures: list[str]) -> str:
+def model_card(model, stored: dict, ckpt: dict, metrics: dict, figures: list[str], hub_repo: str | None = None) -> str:
     """README.md of the exported folder (Hugging Face model-card front matter first)."""
     import inspect
 
@@ -160,7 +161,7 @@ def model_card(model, stored: dict, ckpt: dict, metrics: dict, figures: list[str
     if figures:
         lines += ["## Figures", ""] + [f"![{name}]({name}.png)" for name in figures] + [""]
     lines += ["## Use", "", "```python", "import lightning_ae", "",
-              'model = lightning_ae.load("<this folder or hf://user/name>")   # eval mode, on the CPU',
+              f'model = lightning_ae.load("{f"hf://{hub_repo}" if hub_repo else "<this folder>"}")   # eval mode, on the CPU',
               "x = model.preprocess(images)     # uint8 or [0, 1] images, prepared as the training data was",
               "z, x_hat = model.encode(x), model.reconstruct(x)"
               + ("\nsamples = model.sample(16)" if model.can_sample else ""),
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
         args = parse(sys.argv[1:] if argv is None else argv)
-        folder = export(args.ckpt_path, args.out, args.trust_checkpoint)
+        folder = export(args.ckpt_path, args.out, args.trust_checkpoint, hub_repo=args.push_to_hub)
         print(f"exported to {folder}; load it with lightning_ae.load({str(folder)!r})")
         if args.push_to_hub:
             print(f"uploaded to {push_to_hub(folder, args.push_to_hub)}; load it with "

@@ -39,8 +39,8 @@ PROJECT_PACKAGES = {
     "datamodules": ("pytorch_lightning", "LightningDataModule"),
     "lightning_ae.likelihoods": (None, None),
 }
-TRUST_HINT = ("if you trust whoever wrote it, add trust_checkpoint=true (it then runs any code the file holds); "
-              "nothing was loaded")
+TRUST_HINT = ("nothing was loaded; if you trust whoever wrote it, add trust_checkpoint=true (--trust-checkpoint for "
+              "lightning_ae.hashing), which runs any code the file holds")
 
 
 @contextlib.contextmanager

@@ -179,6 +179,7 @@ def test_push_to_hub_uploads_the_folder(tmp_path, monkeypatch, capsys):
     main([f"ckpt_path={ckpt}", f"out={tmp_path / 'b'}", "--push-to-hub", "me/ae"])
     assert calls == [("create", "me/ae"),
                      ("upload", "me/ae", sorted(p.name for p in (tmp_path / "b").iterdir()))]
+    assert 'lightning_ae.load("hf://me/ae")' in (tmp_path / "b" / "README.md").read_text()
 
 
 def hub_cache(root: Path, repo_id: str, folder: Path) -> Path:

@@ -169,10 +169,51 @@ def test_trust_checkpoint_key_reaches_training(trained, tmp_path):
     assert torch.load(tmp_path / "train" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
-def test_every_variant_checkpoint_reads_weights_only(trained):
-    """What our checkpoints store is plain: tensors, numbers, strings, containers (checked on a real one)."""
-    assert trained["lightning_ae"]["config"]["model"]["_target_"] == "lightning_ae.models.ae.AE"
-    assert {"state_dict", "optimizer_states", "loops", "callbacks", "rng_state"} <= set(trained)
+def test_trust_checkpoint_key_reaches_eval(trained, tmp_path):
+    from lightning_ae import eval as evaluation
+
+    path = crafted(trained, "pickle", tmp_path)
+    evaluation.run(compose_cfg([f"ckpt_path={path}", "trust_checkpoint=true", "evaluation=fast", "logger=none"],
+                               tmp_path / "eval", config_name="eval"))
+    assert (tmp_path / "marker").exists() and (tmp_path / "eval" / "eval.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def vqvae_for_prior(tmp_path_factory) -> Path:
+    import hydra
+    from omegaconf import OmegaConf
+
+    root = tmp_path_factory.mktemp("vq")
+    cfg = compose_cfg(["model=vqvae"], root)
+    torch.save({"lightning_ae": {"config": {"model": OmegaConf.to_container(cfg.model, resolve=True)}},
+                "state_dict": hydra.utils.instantiate(cfg.model).state_dict()}, root / "vqvae.ckpt")
+    return root / "vqvae.ckpt"
+
+
+VARIANTS = ["ae", "dae", "hashing", "vae", "cvae", "vqvae", "vqvae_prior", "vaegan", "acai", "alae", "nvae_small"]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_variant_checkpoint_reads_weights_only(name, tmp_path, vqvae_for_prior):
+    """What a training run checkpoints (weights, optimizer and scheduler states, loops, callbacks, random state,
+    the run config) is plain: tensors, numbers, strings, containers. One training batch of each variant, saved the
+    way the run saves last.ckpt, then read with torch's restricted unpickler and no allowlist."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    from lightning_ae.building import build_all
+
+    extra = [f"model.vqvae_ckpt={vqvae_for_prior}"] if name == "vqvae_prior" else []
+    cfg = compose_cfg([f"model={name}", *extra, "trainer.fast_dev_run=1", "data.batch_size=16", *QUIET,
+                       "scheduler=none" if name.startswith("nvae") else "scheduler=cosine"], tmp_path)
+    model, datamodule = hydra.utils.instantiate(cfg.model), hydra.utils.instantiate(cfg.data)
+    model.run_config = OmegaConf.to_container(cfg, resolve=True)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=build_all(cfg, "callbacks"), logger=False)
+    trainer.fit(model, datamodule=datamodule)
+    trainer.save_checkpoint(tmp_path / "last.ckpt", weights_only=False)
+    ckpt = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert {"state_dict", "optimizer_states", "loops", "callbacks", "lightning_ae", "rng_state"} <= set(ckpt)
+    assert ckpt["lightning_ae"]["config"]["model"]["_target_"] == cfg.model._target_
 
 
 def conf_targets() -> list[str]:
@@ -218,3 +259,23 @@ def test_an_interpolation_in_a_stored_config_is_refused(tmp_path):
 
     with pytest.raises(UserError, match="interpolation at model.net.hidden"):
         check_targets({"model": {"net": {"hidden": "${oc.decode:'{_target_: os.system, command: x}'}"}}}, "f")
+
+
+def test_a_crafted_cifar_batch_runs_nothing(tmp_path, data_root):
+    """CIFAR-10's batches are pickles: they are read with an unpickler that builds numpy arrays and nothing else."""
+    import shutil
+
+    from datamodules import CIFAR10DataModule
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "cifar-10-batches-py", root / "cifar-10-batches-py")
+    good = CIFAR10DataModule(channels=3, height=32, width=32, num_classes=10, data_dir=str(root), download=False)
+    assert good.load()["train"][0].shape == (80, 3, 32, 32)  # the generated batches (numpy pickles) still load
+    import pickle
+
+    with open(root / "cifar-10-batches-py" / "test_batch", "wb") as fh:
+        pickle.dump({"data": CreatesFile(tmp_path / "marker"), "labels": []}, fh)
+    bad = CIFAR10DataModule(channels=3, height=32, width=32, num_classes=10, data_dir=str(root), download=False)
+    with pytest.raises(UserError, match="is not a CIFAR-10 batch: it holds a Python object"):
+        bad.load()
+    assert not (tmp_path / "marker").exists()
