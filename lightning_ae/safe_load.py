@@ -39,8 +39,8 @@ PROJECT_PACKAGES = {
     "datamodules": ("pytorch_lightning", "LightningDataModule"),
     "lightning_ae.likelihoods": (None, None),
 }
-TRUST_HINT = ("nothing was loaded; if you trust whoever wrote it, add trust_checkpoint=true (--trust-checkpoint for "
-              "lightning_ae.hashing), which runs any code the file holds")
+TRUST_HINT = ("if you trust whoever wrote it, add trust_checkpoint=true (--trust-checkpoint for lightning_ae.hashing), "
+              "which runs any code the file holds")
 
 
 @contextlib.contextmanager
@@ -73,7 +73,7 @@ def load_checkpoint(path: str | Path, trust: bool | None = None, mmap: bool = Tr
         what = f"a Python object ({found.group(1)})" if found else "Python objects"
         if not trust:
             raise UserError(f"{path} holds {what} that loading would run as code, not only tensors and plain "
-                            f"values; {TRUST_HINT}") from None
+                            f"values; nothing was loaded; {TRUST_HINT}") from None
         log.warning("trust_checkpoint=true: unpickling %s in full, which runs any code it holds (%s); do this "
                     "only for files from a source you trust", path, what)
         return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
@@ -93,16 +93,16 @@ def check_targets(node, source: str, where: str = "", trust: bool | None = None)
         for key, value in node.items():
             at = f"{where}.{key}" if where else str(key)
             if key == "_target_" and not allowed_target(value):
-                raise UserError(f"{source}: its stored config names `_target_: {value}` (at {at}), which is not a "
-                                "lightning_ae model, network, data or likelihood class nor a torch optimizer or "
-                                f"scheduler, so it was not built; {TRUST_HINT}")
+                raise UserError(f"{source}: its stored config names `_target_: {value}` (at {where or 'top level'}), "
+                                "which is not a lightning_ae model, network, data or likelihood class nor a torch "
+                                f"optimizer or scheduler; nothing was built; {TRUST_HINT}")
             check_targets(value, source, at, trust=False)
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             check_targets(value, source, f"{where}[{i}]", trust=False)
     elif isinstance(node, str) and "${" in node:
         raise UserError(f"{source}: its stored config holds an interpolation at {where} ({node!r}); configs "
-                        f"written by lightning_ae are resolved, so it was not built; {TRUST_HINT}")
+                        f"written by lightning_ae are resolved; nothing was built; {TRUST_HINT}")
 
 
 def allowed_target(target) -> bool:
