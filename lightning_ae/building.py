@@ -3,7 +3,7 @@
 Every checkpoint the train entry point writes carries `checkpoint["lightning_ae"]["config"]`, the resolved
 run config (see `AutoencoderModule.on_save_checkpoint`). Its `model` node re-instantiates the exact variant
 and network, whose weights then load from `state_dict`; its `data` node restores the data the model was
-trained on. Nothing else (no class paths on the command line, no hyper-parameter files) is needed.
+trained on. Both are vetted first (lightning_ae.safe_load: only this project's classes and torch optimizers). Nothing else (no class paths on the command line, no hyper-parameter files) is needed.
 """
 from __future__ import annotations
 
