@@ -279,6 +279,9 @@ def main() -> None:
     # Lightning's utilities trip torch's LeafSpec deprecation on every run; it says nothing about the user's run.
     # Filtered here, in the entry point, so importing the package changes no global state.
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Where SLURM's `srun` is installed (a login node, a laptop with slurm-wlm), Lightning hints at every run started
+    # without it; our SLURM path is the submitit launcher (README: SLURM), and a bad input stays one line.
+    warnings.filterwarnings("ignore", message=".*srun. command is available on your system.*")
     with user_errors():
         sys.argv += torchrun_overrides(sys.argv[1:])
         check_overrides(sys.argv[1:])
