@@ -48,6 +48,8 @@ def _run(cfg: DictConfig) -> dict[str, float]:
         raise UserError(f"the checkpoint's model takes images of shape {tuple(model.shape)} but the data gives "
                         f"{tuple(datamodule.shape)}; evaluate on the data it was trained on (drop data=...)")
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.evaluation.parts.get("interpolation") and not cfg.evaluation.interpolation.get("dir"):
+        cfg.evaluation.interpolation.dir = str(cfg.paths.output_dir)  # the strips go beside eval.json
     metrics = evaluate(model, datamodule, cfg.evaluation, device=device)
     report = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),

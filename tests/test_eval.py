@@ -49,6 +49,7 @@ def expected_parts(model) -> set[str]:
     want |= {"denoise"} if hasattr(model, "corrupt") else set()
     want |= {"hash", "baseline_pca_sign", "baseline_lsh"} if hasattr(model, "hash_codes") else set()
     want |= {"vq", "baseline_pca_rate"} if hasattr(model, "code_indices") and hasattr(model, "num_codes") else set()
+    want |= {"interpolation"} if hasattr(model, "interpolate") and hasattr(model, "encode") else set()  # the strips
     return want
 
 
