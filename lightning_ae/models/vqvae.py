@@ -64,6 +64,16 @@ class VQVAE(AutoencoderModule):
     def decode(self, z):
         return self.likelihood.mean(self.decoder(z))
 
+    def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """Blend the encoder outputs z_e, quantise each blend, decode: [B, steps, C, H, W]. This is how the ACAI paper
+        interpolates its VQ-VAE baseline (brain-research/acai: `lib/train.py` blends `ops.encode`, the encoder output,
+        and `vqvae.py`'s decode quantises what it is given); a blend of two code grids z_q would decode a point
+        no code grid holds."""
+        z1, z2 = self.encoder(x1), self.encoder(x2)
+        alpha = torch.linspace(0, 1, steps, device=z1.device).view(1, steps, 1, 1, 1)
+        z = ((1 - alpha) * z1.unsqueeze(1) + alpha * z2.unsqueeze(1)).flatten(0, 1)
+        return self.decode(self.quantizer.lookup(self.quantizer.indices(z)).to(z.dtype)).unflatten(0, (len(x1), steps))
+
     def decode_indices(self, idx: torch.Tensor) -> torch.Tensor:
         return self.decode(self.quantizer.lookup(idx))
 

@@ -122,3 +122,17 @@ class ACAINet:
         channels, (gh, gw), linear = self._grid(shape, in_dim)
         head = [nn.Linear(in_dim, channels * gh * gw)] if linear else []
         return nn.Sequential(*head, nn.Unflatten(1, (channels, gh, gw)), self.spatial_decoder(channels, shape))
+
+
+class ACAIGrid(ACAINet):
+    """The same net with its latent grid kept as [B, D, h, w] (`model/net=acai_grid`): the interface of a net with a
+    spatial latent (`grid`, as `nets.vq.VQConv`), so model=vqvae runs on ACAI's net with the paper's grid."""
+
+    def grid(self, shape) -> tuple[int, int]:
+        return self.layout(shape)[2]
+
+    def encoder(self, shape, out_dim: int) -> nn.Module:
+        return self.spatial_encoder(shape, out_dim)
+
+    def decoder(self, in_dim: int, shape) -> nn.Module:
+        return self.spatial_decoder(in_dim, shape)

@@ -101,3 +101,37 @@ def test_interpolation_paths_shape_and_ends():
     assert len(torch.cat([a, b]).unique(dim=0)) == 16  # 16 distinct test images
     with pytest.raises(ValueError):
         interpolation_paths(Identity(), x, pairs=11)
+
+
+def test_cross_fade_of_two_far_lines_scores_the_closed_form():
+    """Lines at 0.3 and 2.0 rad share only the centre pixels: every blend (1 − t)·a + t·b is nearest to a for
+    t < ½ and to b for t > ½, so the nearest angle makes one jump of the whole span: smoothness = 1 − 1/15, the
+    worst a path that stays between its ends can score; mean distance = mean_t (1 − max(cos(f_t, a), cos(f_t, b)))."""
+    ia, ib = 477, 3183  # on the 10,000-line grid: 0.2997 and 2.0000 rad
+    a, b = rotating_path(ia, 0, 1)[0], rotating_path(ib, 0, 1)[0]
+    t = torch.linspace(0, 1, 16).view(16, 1, 1, 1)
+    fade = (1 - t) * a + t * b
+    cos = lambda u, v: (u * v).sum((1, 2, 3)) / (u.flatten(1).norm(dim=1) * v.flatten().norm())  # noqa: E731
+    distance = (1 - torch.maximum(cos(fade, a), cos(fade, b))).mean()
+    m = lines_metrics(fade[None])
+    # the jump may land one grid line (2π/10,000) past an end: the centre pixels both lines share tilt the blend
+    assert m["smoothness"] == pytest.approx(1 - 1 / 15, abs=2 / (ib - ia))
+    assert m["mean_distance"] == pytest.approx(float(distance), rel=1e-3)
+    assert m["mean_distance"] > 5e-3  # ~20x ACAI's reported ~0.2×10⁻³: a cross-fade is far from every line
+
+
+def test_images_like_no_line_make_an_undefined_path():
+    """The official closest_line has no 'no match': a blank image (all background) still gets its nearest line,
+    the same one for every blank image, so a path of blanks has ends 0 rad apart and no smoothness score
+    (lib/eval.py: NaN, then counted as 0 in the mean over all paths). A collapsed model is thus 'smooth';
+    its mean distance and the end-angle error say otherwise."""
+    blank = -torch.ones(16, 1, 32, 32, dtype=torch.float64)
+    alone = lines_metrics(blank[None])
+    assert math.isnan(alone["smoothness"]) and alone["mean_distance"] > 0.01
+    defined = rotating_path(100, 50)
+    with_blank = lines_metrics(torch.stack([defined, blank, defined]))
+    assert with_blank["smoothness"] == pytest.approx(0.0, abs=1e-9)  # 0, 0 (undefined), 0 over 3 paths
+    fade = lines_metrics(torch.stack([(1 - torch.linspace(0, 1, 16).view(16, 1, 1, 1)) * rotating_path(477, 0, 1)[0]
+                                      + torch.linspace(0, 1, 16).view(16, 1, 1, 1) * rotating_path(3183, 0, 1)[0],
+                                      blank]))
+    assert fade["smoothness"] == pytest.approx((1 - 1 / 15) / 2, abs=1 / 2706)  # the blank path dilutes the mean

@@ -252,3 +252,32 @@ def test_the_decoder_output_is_linear_as_the_references_mse_needs(make_cfg):
     model = hydra.utils.instantiate(cfg.model)
     z = torch.randn(2, model.latent_dim, *model.grid)
     assert torch.equal(model.decode(z), model.decoder(z))
+
+
+def test_interpolation_quantises_blends_of_the_encoder_outputs():
+    """ACAI's VQ-VAE baseline (brain-research/acai lib/train.py + vqvae.py): blend z_e, quantise, decode. Every
+    decoded image is then the decoding of some code grid, which a blend of two code grids z_q would not be."""
+    torch.manual_seed(0)
+    model = _tiny_vqvae().eval()
+    x1, x2 = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        ze = model.encoder(torch.cat([x1, x2])).permute(0, 2, 3, 1).reshape(-1, 3)
+        model.quantizer.codebook.copy_(ze[torch.randperm(len(ze))[:6]])  # codes among the encoder outputs
+        assert len(model.code_indices(torch.cat([x1, x2])).unique()) >= 3
+        ze1, ze2 = model.encoder(x1), model.encoder(x2)
+        paths = model.interpolate(x1, x2, steps=5)
+        for k, a in enumerate(torch.linspace(0, 1, 5)):
+            z = (1 - a) * ze1 + a * ze2
+            dist = ((z.permute(0, 2, 3, 1)[..., None, :] - model.quantizer.codebook) ** 2).sum(-1)
+            codes = model.quantizer.lookup(dist.argmin(-1))  # the nearest code of every grid vector, written out
+            torch.testing.assert_close(paths[:, k], model.decode(codes))
+        blend_of_codes = model.decode(0.5 * model.encode(x1) + 0.5 * model.encode(x2))
+        assert not torch.allclose(paths[:, 2], blend_of_codes)
+
+
+def test_vqvae_runs_on_acais_net_with_the_paper_grid():
+    from lightning_ae.nets.acai import ACAIGrid
+
+    model = VQVAE(ACAIGrid(depth=4, latent_size=2), shape=[1, 32, 32], latent_dim=16, num_codes=8)
+    assert model.grid == (2, 2)
+    assert model.encode(torch.rand(3, 1, 32, 32)).shape == (3, 16, 2, 2)
