@@ -125,3 +125,40 @@ def test_two_cpu_processes(tmp_path):
     assert torch.equal(r0["weights"], r1["weights"])  # gradients were averaged across ranks at every step
     assert r0["global_step"] == r1["global_step"] == 2 * r0["batches"]  # 2 optimizer steps per batch
     assert "test/loss" in json.loads((only_run_dir(tmp_path / "outputs") / "metrics.json").read_text())
+
+
+TABLE1 = ("ae", "dae", "vae", "vqvae", "acai")
+
+
+def test_table1_rows_share_net_latent_data_optimizer_and_budget(tmp_path):
+    """Berthelot et al. 2019, Table 1 on our machine: one recipe (lines_paper_recipe.yaml) for every row, so only the
+    model differs: the paper's net at depth 16 with a 2x2 grid of 16 channels, fresh lines, Adam 1e-4, batch 64."""
+    cfgs = {m: compose_cfg([f"experiment={m}_lines_paper"], tmp_path / m) for m in TABLE1}
+    for m, c in cfgs.items():
+        for key in ("data", "optimizer", "trainer.max_epochs", "model.net.depth", "model.net.latent_size"):
+            assert OmegaConf.select(c, key) == OmegaConf.select(cfgs["ae"], key), (m, key)
+        assert c.data.fresh and c.data.batch_size == 64 and c.optimizer.lr == 1e-4
+        net = hydra.utils.instantiate(c.model.net)
+        assert net.layout((1, 32, 32))[2] == (2, 2)
+        grid_numbers = c.model.latent_dim * (4 if m == "vqvae" else 1)  # VQ-VAE: D per cell of the 2x2 grid
+        assert grid_numbers == 64, m
+    assert (cfgs["acai"].model.lam, cfgs["acai"].model.gamma) == (0.5, 0.2)
+    assert cfgs["dae"].model.std == 1.0  # official denoising.py --noise
+
+
+def test_table2_rows_share_the_recipe(tmp_path):
+    a, b = (compose_cfg([f"experiment={m}_mnist_paper"], tmp_path / m) for m in ("acai", "ae"))
+    for key in ("data", "optimizer", "model.net", "model.latent_dim", "trainer.max_epochs"):
+        assert OmegaConf.select(a, key) == OmegaConf.select(b, key), key
+    assert list(a.data.value_range) == [-1.0, 1.0] and a.model.latent_dim == 256
+    assert ACAINet(**{k: v for k, v in a.model.net.items() if k != "_target_"}).layout((1, 28, 28)) == (3, (32, 32), (4, 4))
+
+
+@pytest.mark.parametrize("model", ["vqvae", "vae"])
+def test_table1_recipes_train_and_score_interpolations(model, make_cfg):
+    cfg = make_cfg(model, "lines", extra=[f"experiment={model}_lines_paper", "model.net.depth=4",
+                                          "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                                          "evaluation=interpolation", "evaluation.lines.pairs=8"])
+    run_cfg(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert math.isfinite(metrics["eval/lines/mean_distance"]) and math.isfinite(metrics["eval/lines/end_angle_error_deg"])
