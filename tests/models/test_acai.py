@@ -162,3 +162,19 @@ def test_table1_recipes_train_and_score_interpolations(model, make_cfg):
     run_cfg(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert math.isfinite(metrics["eval/lines/mean_distance"]) and math.isfinite(metrics["eval/lines/end_angle_error_deg"])
+
+
+def test_report_rows_train_the_recipes_budget():
+    """benchmarks/report.py overrides trainer.max_epochs with a row's epochs: the Table 1 and 2 rows must keep the
+    budget their shared recipe states, and every row a claim refers to exists."""
+    from benchmarks.report import ROWS_CPU
+
+    rows = {r.name: r for r in ROWS_CPU}
+    for prefix, recipe in (("t1_", "lines_paper_recipe"), ("t2_", "mnist_paper_recipe")):
+        budget = OmegaConf.load(REPO / f"conf/experiment/{recipe}.yaml").trainer.max_epochs
+        chosen = [r for name, r in rows.items() if name.startswith(prefix)]
+        assert len(chosen) == (5 if prefix == "t1_" else 2) and all(r.epochs == budget for r in chosen)
+        for r in chosen:
+            refs = [v for v in [r.target and r.target[1], *r.baselines.values(), *(c[2] for c in r.extra_checks)]
+                    if isinstance(v, str) and ":" in v]
+            assert all(ref.split(":")[0] in rows for ref in refs), r.name
