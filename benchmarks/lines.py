@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import compose  # noqa: E402
 
-RECIPES = {  # overrides of the app's config; the AE gets ACAI's net, latent and optimizer
-    "acai": ["experiment=acai_lines"],
-    "ae": ["data=lines", "data.batch_size=64", "model=ae", "model/net=acai", "model.net.latent_size=2",
-           "model.latent_dim=64", "optimizer.lr=1e-4"],
+RECIPES = {  # the Table 1 recipes: the same net, latent, fresh lines and optimizer (lines_paper_recipe.yaml)
+    "acai": ["experiment=acai_lines_paper"],
+    "ae": ["experiment=ae_lines_paper"],
 }
 
 
