@@ -12,10 +12,11 @@ a mean over height, width and channels; `lightning_ae.nets.gan.Critic`).
 
 Initialisation (official `lib/layers.py`, `HeModifiedNormalInitializer(0.2)` on every conv): weights
 N(0, 1/((1 + 0.2²)·fan_in)) with fan_in = in_channels·k·k, He's normal corrected for a leaky ReLU of slope 0.2;
-biases zero (TensorFlow's default). Why it matters: with PyTorch's default init (uniform, std
-1/√(3·fan_in), 1.7× smaller, and non-zero biases) the signal shrinks through the 21 convs, the decoder's output barely depends on its
-input at the start (spread across 64 lines ~1e-9 vs ~1e-5 with this init, issue 22), and at Adam 1e-4 training sat on
-the blank-image plateau for thousands of batches.
+biases zero (TensorFlow's default). Why it matters: with PyTorch's default init (uniform, std 1/√(3·fan_in),
+1.7× smaller, and non-zero biases) the signal shrinks through the 21 convs, the decoder's output barely depends on
+its input at the start (spread across 64 lines ~1e-9 vs ~1e-5 with this init, issue 22), and at Adam 1e-4 training
+sat on the blank-image plateau for thousands of batches; with this init the AE leaves it after ~1,250 batches
+(benchmarks/plateau.py).
 
 The number of scales follows the image: enough halvings to bring the smaller side down to `latent_size`
 (8×8 → 1 scale, 28×28 → 3, 32×32 → 3; lines use latent_size 2 → 4). Images whose side the scales cannot

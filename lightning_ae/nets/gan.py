@@ -43,7 +43,8 @@ class Discriminator(nn.Module):
 
 
 class Critic(nn.Module):
-    """Image → one score per image: a net spec's encoder with its outputs averaged (ACAI's critic, §3)."""
+    """Image → one score per image: a net spec's encoder with its outputs averaged (ACAI's critic, §3). On
+    `model/net=acai` that is the official acai.py `disc`: the encoder's latent grid averaged over h, w and channels."""
 
     def __init__(self, spec, shape, width: int):
         super().__init__()
