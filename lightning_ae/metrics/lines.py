@@ -27,8 +27,8 @@ it sharpens"). A path that jumps once from one end's angle to the other's scores
 worst for a path that stays between its ends (more is possible: a path that wanders past an end). A pixel
 cross-fade does that for lines far apart and moves gradually only where the two lines overlap, so over random pairs
 it scores ≈ 0.86 (mean distance ≈ 6.7×10⁻³; 64 pairs), and blurring it (Gaussian σ up to 3 px) lowers that only to
-0.83. Measured on `experiment=ae_lines` (`benchmarks/smoothness.py`, 256 validation pairs, 2026-12-07): after one epoch the model's own paths
-score 0.708 (22 % of paths below 0.5, 29 % at the jump) against 0.866 for a cross-fade between the same decoded ends
+0.83. Measured on `experiment=ae_lines` (`benchmarks/smoothness.py`, 256 validation pairs, 2026-12-07): after one
+epoch the model's own paths score 0.708 (22 % of paths below 0.5, 29 % at the jump) against 0.866 for a cross-fade between the same decoded ends
 (88 % at the jump); after four epochs 0.769 (13 % below 0.5, 42 % at the jump) against 0.872. So early in training
 the AE's latent paths really are more gradual than a cross-fade, and as it trains they become one (20 epochs: 0.835,
 mean distance 6.3×10⁻³, both near the cross-fade's values; the README's unverified paper AE figure: 6.9×10⁻³). The
