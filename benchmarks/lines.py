@@ -1,7 +1,7 @@
 """ACAI vs a plain autoencoder on ACAI's lines (Berthelot et al. 2019, Table 1), at the same step budget.
 
-Both models use ACAI's conv net (depth 16, 2×2 latent grid, 64 latent units), Adam 1e-4, batch 64, the
-paper's 50,000 training / 5,000 test lines. ACAI (the slower of the two: a critic and a second decode per
+Both models use the Table 1 recipe (conf/experiment/lines_paper_recipe.yaml: ACAI's official conv net and init,
+depth 16, 2×2 latent grid, 64 latent units, Adam 1e-4, batch 64, fresh training lines, 5,000 test lines). ACAI (the slower of the two: a critic and a second decode per
 batch) trains for `--minutes` of wall clock; the AE then trains for the same number of batches. Both are then
 scored with the project's one implementation of the lines metrics (`lightning_ae.metrics.lines`) on 256
 test pairs × 16 interpolation steps: mean distance (the paper prints ×10⁻³) and smoothness; lower is better.
