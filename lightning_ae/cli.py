@@ -62,6 +62,10 @@ def check_run_dir(key: str, raw: str) -> None:
     blocking = next((p for p in (path, *path.parents) if p.is_file()), None) if "${" not in raw else None
     if blocking is not None:
         raise UserError(f"{key}={raw}: {blocking} is a file, not a folder; choose a run directory elsewhere")
+    if "${" not in raw:
+        from lightning_ae.run_dir import check_writable
+
+        check_writable(key, raw)
 
 
 def _first_values(args: list[str]) -> list[str]:

@@ -20,6 +20,12 @@ class Preempted(UserError):
     exit_code = 143
 
 
+class Interrupted(Preempted):
+    """Training stopped by Ctrl-C (SIGINT), handled like SIGTERM (lightning_ae/interrupts.py): 128 + 2."""
+
+    exit_code = 130
+
+
 def fail(message: str, code: int = 2) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(code)

@@ -84,6 +84,18 @@ class ContinuingCSVLogger(CSVLogger):
             self._continued = True
         return writer
 
+    def set_aside_history(self) -> Path | None:
+        """Move an existing `metrics.csv` to the next free `metrics.<n>.csv` beside it (a run that starts over
+        in a directory holding an earlier attempt's history keeps that history); returns where, or None."""
+        path = Path(self.log_dir) / "metrics.csv"
+        if not path.is_file():
+            return None
+        n = 1
+        while path.with_name(f"metrics.{n}.csv").exists():
+            n += 1
+        os.replace(path, aside := path.with_name(f"metrics.{n}.csv"))
+        return aside
+
     @staticmethod
     def _read(path: Path) -> tuple[list[str], list[dict]]:
         with open(path, newline="") as fh:

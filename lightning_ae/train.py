@@ -16,19 +16,33 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_ae.building import build, build_all, finish_wandb
 from lightning_ae.cli import check_overrides, check_values, torchrun_overrides, unknown_key
-from lightning_ae.errors import Preempted, UserError, user_errors
+from lightning_ae.errors import Interrupted, Preempted, UserError, user_errors
 
 log = logging.getLogger("lightning_ae")
 
 
 def run(cfg: DictConfig) -> float | None:
+    """The training job in a run directory of its own: nothing is written there before every check has passed
+    (lightning_ae/run_dir.py), and Ctrl-C stops like a pre-emption (lightning_ae/interrupts.py)."""
+    from lightning_ae.interrupts import CtrlC
+    from lightning_ae.run_dir import forget_if_empty, release
     from lightning_ae.safe_load import trusting
 
-    with trusting(cfg.get("trust_checkpoint")):  # what ckpt_path, resume=auto and model.vqvae_ckpt may hold
-        return _run(cfg)
+    out = Path(cfg.paths.output_dir)
+    fresh = out.is_dir() and not any(out.iterdir())  # made by Hydra for this run: removed again if left empty
+    # trusting: what ckpt_path, resume=auto and model.vqvae_ckpt may hold
+    with CtrlC() as ctrl_c, trusting(cfg.get("trust_checkpoint")):
+        try:
+            return train_and_test(cfg, ctrl_c)
+        except KeyboardInterrupt:  # outside a trainer call: there was no training to save
+            raise Interrupted("stopped by Ctrl-C; rerun the same command (with resume=auto) to continue") from None
+        finally:
+            release()
+            if fresh:
+                forget_if_empty(out)
 
 
-def _run(cfg: DictConfig) -> float | None:
+def train_and_test(cfg: DictConfig, ctrl_c) -> float | None:
     import pytorch_lightning as pl  # imported here, after Hydra has set up logging
 
     apply_logger_levels()
@@ -54,6 +68,9 @@ def _run(cfg: DictConfig) -> float | None:
     trainer = build_trainer(cfg, callbacks, loggers)
     if "spawn" not in str(cfg.trainer.get("strategy")):  # spawned processes would get the loaded data pickled
         datamodule.setup("fit")  # a missing or unreadable data set is found before anything is written
+    if hasattr(model, "check_data"):  # the model's own demands on the data (CVAE: labels)
+        model.check_data(datamodule)
+    claim_run_dir(cfg, ckpt_path, trainer, loggers)
     if trainer.is_global_zero:
         save_run_config(cfg)
     for logger in loggers:
@@ -61,7 +78,7 @@ def _run(cfg: DictConfig) -> float | None:
     try:
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
-            fit(trainer, model, datamodule, ckpt_path)
+            fit(trainer, model, datamodule, ckpt_path, ctrl_c)
             metrics |= scalars(trainer.callback_metrics)  # last epoch's train/val metrics
         if cfg.get("test", True):
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
@@ -117,9 +134,10 @@ def skip_nvml_check_without_gpu() -> None:
         del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
 
 
-def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
+def fit(trainer, model, datamodule, ckpt_path: str | None, ctrl_c=None) -> None:
     """`trainer.fit`; a SIGTERM (Lightning saves last.ckpt, then exits with status 0) becomes status 143 and a
-    line saying where the checkpoint is, so that schedulers and users see the pre-emption."""
+    line saying where the checkpoint is, so that schedulers and users see the pre-emption; a Ctrl-C, passed
+    on as a SIGTERM (lightning_ae/interrupts.py), the same line with status 130."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from lightning_ae.callbacks.fault_tolerance import last_checkpoint
@@ -134,7 +152,25 @@ def fit(trainer, model, datamodule, ckpt_path: str | None) -> None:
         where = f"{last} holds it; rerun the same command with resume=auto to continue" if last else \
             "no checkpoint was written (callbacks.last_checkpoint is off)"
         slurm_timeout.forward(f"stopped at step {trainer.global_step}; {last}")
-        raise Preempted(f"stopped by SIGTERM at step {trainer.global_step}; {where}") from None
+        by, error = ("Ctrl-C", Interrupted) if ctrl_c is not None and ctrl_c.pressed else ("SIGTERM", Preempted)
+        raise error(f"stopped by {by} at step {trainer.global_step}; {where}") from None
+
+
+def claim_run_dir(cfg: DictConfig, ckpt_path: str | None, trainer, loggers: list) -> None:
+    """Every check has passed: make the run directory this run's (lightning_ae/run_dir.py: no new run over an
+    old one, one process at a time). A resume=auto that found no checkpoint starts over: the metrics history
+    of the earlier attempt is set aside (csv/metrics.<n>.csv), never truncated."""
+    from lightning_ae.loggers import ContinuingCSVLogger
+    from lightning_ae.run_dir import claim
+
+    out = Path(cfg.paths.output_dir).resolve()
+    inside = bool(ckpt_path) and Path(ckpt_path).resolve().is_relative_to(out)
+    claim(out, resuming=cfg.get("resume") == "auto" or inside, rank_zero=trainer.is_global_zero)
+    if trainer.is_global_zero and cfg.get("resume") == "auto" and not ckpt_path:
+        for logger in loggers:
+            if isinstance(logger, ContinuingCSVLogger) and (kept := logger.set_aside_history()):
+                log.info("resume=auto: no checkpoint to continue from, so this run starts over; the earlier "
+                         "history is kept as %s", kept)
 
 
 def save_run_config(cfg: DictConfig) -> None:

@@ -39,7 +39,10 @@ class CVAE(VAE):
 
     # -- labels ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
+        self.check_data(getattr(self.trainer, "datamodule", None))
+
+    def check_data(self, dm) -> None:
+        """Labels are needed; also called by train.py before the run writes anything into its directory."""
         name = getattr(dm, "name", "this data")
         if self.num_classes <= 0 or (dm is not None and getattr(dm, "num_classes", 1) <= 0):
             raise UserError(f"model=cvae needs class labels, but data={name} has none (num_classes=0); use "

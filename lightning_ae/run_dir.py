@@ -1,0 +1,110 @@
+"""A run directory belongs to one run, and a run writes nothing into it before every check has passed.
+
+- `claim(output_dir, resuming)`: called once the inputs have built data, model and trainer, before the first
+  write. A directory that already holds a run (its `.hydra/config.yaml`, a checkpoint, `metrics.json` or a
+  metrics history) is taken only by a resume (`resume=auto`, or a `ckpt_path` inside it); a new run there is one
+  line. Then an OS-level lock (`filelock`: `fcntl.flock`, released by the kernel when the process ends, so a
+  killed run leaves no obstacle) is held for the run, with the holder's PID beside it in `.lock.pid`: a second
+  process on the same directory is one line naming that PID. Under DDP only global rank 0 (the launching
+  process) claims; the other ranks of the run write only what rank 0 lets them.
+- `RunLogHandler`: Hydra's job log file (`<run dir>/<job>.log`), held in memory until the run has claimed its
+  directory, so a run refused by a check does not append to a finished run's log.
+- `check_writable(path)`: a run directory the user cannot write is one line, before Hydra opens its log file.
+- `forget_if_empty(path)`: a refused run leaves no empty time-stamped directory behind.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from lightning_ae.errors import UserError
+
+LOCK, PID = ".lock", ".lock.pid"
+_claimed: list = []  # the FileLock this process holds (at most one); the log handlers write once it is set
+
+
+def holds_run(output_dir: Path) -> str | None:
+    """What shows that `output_dir` holds a started or finished run (relative path), or None."""
+    out = Path(output_dir)
+    for name in (".hydra/config.yaml", "metrics.json", "csv/metrics.csv"):
+        if (out / name).is_file():
+            return name
+    ckpts = sorted((out / "checkpoints").glob("*.ckpt")) if (out / "checkpoints").is_dir() else []
+    return f"checkpoints/{ckpts[0].name}" if ckpts else None
+
+
+def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True) -> None:
+    """Make `output_dir` this run's: refuse a new run into a directory that holds one, take the lock."""
+    from filelock import FileLock, Timeout
+
+    out = Path(output_dir)
+    if not rank_zero:
+        return
+    held = holds_run(out)
+    if held and not resuming:
+        raise UserError(f"{out} already holds a run ({held}); add resume=auto to continue it, "
+                        "or choose another hydra.run.dir")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _read_pid(out / PID)
+        raise UserError(f"{out} is in use by another run (process {holder}); wait for it to end, or "
+                        "choose another hydra.run.dir") from None
+    (out / PID).write_text(f"{os.getpid()}\n")
+    _claimed.append(lock)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, RunLogHandler):
+            handler.flush_held()
+
+
+def release() -> None:
+    """Let go of the lock (the end of an in-process run; a process that ends releases it anyway)."""
+    while _claimed:
+        _claimed.pop().release()
+
+
+def _read_pid(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class RunLogHandler(logging.FileHandler):
+    """Hydra's job log file (conf/hydra/default.yaml), opened only once the run has claimed its directory:
+    the records before that are held and written then; a run refused by a check writes none."""
+
+    def __init__(self, filename, mode="a", encoding=None, delay=True, errors=None):
+        super().__init__(filename, mode, encoding, delay=True, errors=errors)
+        self.held: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not _claimed:
+            self.held.append(record)
+            return
+        super().emit(record)
+
+    def flush_held(self) -> None:
+        held, self.held = self.held, []
+        for record in held:
+            super().emit(record)
+
+
+def check_writable(key: str, raw: str) -> None:
+    """`hydra.run.dir` (or sweep dir) that this user cannot create or write into: one line."""
+    path = Path(raw).expanduser().absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{key}={raw}: {existing} is not writable by this user; choose a run directory you can "
+                        "write (or change its permissions)")
+
+
+def forget_if_empty(output_dir: str | Path) -> None:
+    """Remove `output_dir` if this run left it empty (Hydra creates it before any check can run)."""
+    try:
+        Path(output_dir).rmdir()  # only succeeds on an empty folder
+    except OSError:
+        pass
