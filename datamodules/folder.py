@@ -56,10 +56,21 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def loops_back(d: Path, folder: Path) -> bool:
+    """A link to `folder` itself or to a folder above it (`self -> .`): following it would read the same images
+    again, as a class of their own."""
+    if not d.is_symlink():
+        return False
+    target, here = d.resolve(), folder.resolve()
+    return target == here or target in here.parents
+
+
 def class_folders(folder: Path) -> list[str]:
-    """Names of the sub-folders that hold images (hidden ones aside): the classes, or none for a flat folder."""
+    """Names of the sub-folders that hold images (hidden ones and links back up aside): the classes, or none
+    for a flat folder."""
     return sorted(d.name for d in folder.iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and image_files(d, recursive=True))
+                  if d.is_dir() and not d.name.startswith(".") and not loops_back(d, folder)
+                  and image_files(d, recursive=True))
 
 
 class FolderDataModule(InMemoryDataModule):
@@ -86,13 +97,15 @@ class FolderDataModule(InMemoryDataModule):
         root = self.path
         if root is None or not root.is_dir():
             raise UserError(f"folder: {root} is not a directory; set data.path=/path/to/images")
-        if self.test_path is not None:
+        given = {}
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            given = {split: root / split for split in ("train", "val", "test") if (root / split).is_dir()}
+        if self.test_path is not None:  # e.g. eval's data.path=/your/images/test: all of it is the test split
             if not self.test_path.is_dir():
                 raise UserError(f"folder: data.test_path={self.test_path} is not a directory")
-            return {"train": root, "test": self.test_path}
-        if (root / "train").is_dir() and (root / "test").is_dir():
-            return {split: root / split for split in ("train", "val", "test") if (root / split).is_dir()}
-        return {"train": root}
+            return {"train": given.get("train", root), **({"val": given["val"]} if "val" in given else {}),
+                    "test": self.test_path}
+        return given or {"train": root}
 
     def load(self):
         folders = self.folders()

@@ -24,7 +24,16 @@ def build(cfg: DictConfig, target: str):
         return hydra.utils.instantiate(cfg[target])
     except InstantiationException as e:
         raise_own_error(e)
-        raise UserError(f"cannot build `{target}` from the config: {str(e).splitlines()[-1]}") from None
+        raise UserError(f"cannot build `{target}` from the config: {failure(e)}") from None
+
+
+def failure(e: Exception) -> str:
+    """What went wrong inside Hydra's InstantiationException: its cause's type and first line (e.g. the
+    allocation torch refused), else Hydra's own first line."""
+    cause = e.__cause__
+    text = str(cause or e).strip().splitlines()
+    first = " ".join(text[0].split()) if text else ""
+    return f"{type(cause).__name__}: {first}" if cause is not None else first
 
 
 def raise_own_error(e: BaseException) -> None:

@@ -94,15 +94,43 @@ def _type_name(v) -> str:
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(type(v), type(v).__name__)
 
 
+def _sweep_jobs(args: list[str]) -> list[list[str]]:
+    """The overrides of every job a `-m` grid sweep will run, in the basic sweeper's order (the product of the
+    swept values, in command-line order); hydra.* and sweeper-only syntax (interval(...)) left out."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices = []
+    for arg in _first_values(args):  # parses every override once (one line for one it cannot parse)
+        original = next(a for a in args if a.split("=", 1)[0] == arg.split("=", 1)[0])
+        ov = OverridesParser.create().parse_override(original)
+        key = original.split("=", 1)[0]
+        choices.append([f"{key}={v}" for v in ov.sweep_string_iterator()] if ov.is_sweep_override() else [arg])
+    return [list(job) for job in itertools.product(*choices)]
+
+
 def check_values(args: list[str]) -> None:
-    """Compose like one job would; unknown keys, values of the wrong type and trainer options the model cannot
-    honour (from the command line or from a YAML it selects, such as an experiment) become one line."""
+    """Compose like each job would (every job of a `-m` grid sweep, before the first one runs); unknown keys,
+    values of the wrong type, trainer options the model cannot honour (from the command line or from a YAML it
+    selects, such as an experiment) and optimizer arguments torch refuses become one line naming the job."""
+    if not any(a in ("-m", "--multirun") for a in args):
+        return check_job(_first_values(args))
+    jobs = _sweep_jobs(args)
+    for number, overrides in enumerate(jobs):
+        try:
+            check_job(overrides)
+        except UserError as e:
+            raise UserError(f"sweep job {number} ({' '.join(overrides)}): {e}; no job was run") from None
+
+
+def check_job(overrides: list[str]) -> None:
+    """The checks of `check_values` for one job's overrides."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException
     from omegaconf import OmegaConf
 
-    overrides = _first_values(args)
     groups = [a for a in overrides if _key_value(a) and _key_value(a)[0] in GROUPS]
     values = [a for a in overrides if a not in groups]
     if not overrides:
@@ -145,6 +173,9 @@ def check_values(args: list[str]) -> None:
         if value is not None and not ok:
             raise UserError(f"{key}={raw} has the wrong type: {key} takes {_type_name(default)} "
                             f"(default {default})")
+    from lightning_ae.train import check_optimizers  # here: train.py imports this module
+
+    check_optimizers(job)
 
 
 def check_manual_optimization(job) -> None:

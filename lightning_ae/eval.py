@@ -24,18 +24,29 @@ log = logging.getLogger("lightning_ae")
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    """`evaluate_checkpoint` in a run directory of its own, which a refused evaluation leaves as it found it
+    (a time-stamped one it removes again: nothing is written before every check has passed)."""
+    from lightning_ae.run_dir import forget_if_empty, release
     from lightning_ae.safe_load import trusting
 
-    with trusting(cfg.get("trust_checkpoint")):  # what ckpt_path (and a prior's model.vqvae_ckpt) may hold
-        return _run(cfg)
+    out = Path(cfg.paths.output_dir)
+    fresh = out.is_dir() and not any(out.iterdir())
+    try:
+        with trusting(cfg.get("trust_checkpoint")):  # what ckpt_path (and a prior's model.vqvae_ckpt) may hold
+            return evaluate_checkpoint(cfg)
+    finally:
+        release()
+        if fresh:
+            forget_if_empty(out)
 
 
-def _run(cfg: DictConfig) -> dict[str, float]:
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     import pytorch_lightning as pl
     import torch
 
     from lightning_ae.building import build, build_all, finish_wandb, load_model, read_checkpoint, stored_data_config
     from lightning_ae.evaluation.suite import evaluate
+    from lightning_ae.run_dir import claim
 
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise UserError("give the checkpoint to evaluate: python -m lightning_ae.eval ckpt_path=<path to .ckpt>")
@@ -50,6 +61,7 @@ def _run(cfg: DictConfig) -> dict[str, float]:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if cfg.evaluation.parts.get("interpolation") and not cfg.evaluation.interpolation.get("dir"):
         cfg.evaluation.interpolation.dir = str(cfg.paths.output_dir)  # the strips go beside eval.json
+    claim(cfg.paths.output_dir, resuming=True)  # checks done: one process writes here (a training run's dir too)
     metrics = evaluate(model, datamodule, cfg.evaluation, device=device)
     report = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
@@ -60,7 +72,7 @@ def _run(cfg: DictConfig) -> dict[str, float]:
         "evaluation": OmegaConf.to_container(cfg.evaluation, resolve=True),
         "metrics": metrics,
     }
-    out = Path(cfg.paths.output_dir)
+    out = Path(cfg.paths.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2, sort_keys=True))
     try:
@@ -71,7 +83,7 @@ def _run(cfg: DictConfig) -> dict[str, float]:
     finally:
         finish_wandb()
     print(format_table(metrics, title=f"{report['model']} on {report['data']}: {report['checkpoint']}"))
-    log.info("metrics written to %s", out / "eval.json")
+    log.info("eval.json (these metrics, the checkpoint, the evaluation settings): %s", out / "eval.json")
     return metrics
 
 

@@ -22,6 +22,7 @@ from lightning_ae.errors import UserError
 
 LOCK, PID = ".lock", ".lock.pid"
 _claimed: list = []  # the FileLock this process holds (at most one); the log handlers write once it is set
+_ever_claimed: set[Path] = set()  # the run directories this process has claimed (the jobs of a multirun)
 
 
 def holds_run(output_dir: Path) -> str | None:
@@ -55,6 +56,7 @@ def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True) -> Non
                         "choose another hydra.run.dir") from None
     (out / PID).write_text(f"{os.getpid()}\n")
     _claimed.append(lock)
+    _ever_claimed.add(out.resolve())
     for handler in logging.getLogger().handlers:
         if isinstance(handler, RunLogHandler):
             handler.flush_held()
@@ -64,6 +66,11 @@ def release() -> None:
     """Let go of the lock (the end of an in-process run; a process that ends releases it anyway)."""
     while _claimed:
         _claimed.pop().release()
+
+
+def claimed_here(output_dir: str | Path) -> bool:
+    """Whether this process has claimed `output_dir` (so it may write there, e.g. a failed job's error.txt)."""
+    return Path(output_dir).resolve() in _ever_claimed
 
 
 def _read_pid(path: Path) -> str:

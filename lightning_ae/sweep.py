@@ -1,4 +1,11 @@
-"""After a multirun: one table of every job's overrides and final metrics (summary.md, summary.csv)."""
+"""Multiruns that outlive a bad job, and one table of every job at the end (summary.md, summary.csv).
+
+- `run_job(run, cfg)`: a job of a multirun that fails (a UserError such as the NaN stop, out of memory, any
+  other exception) is recorded in `<job dir>/error.txt` with its one line and logged; it returns NaN, which
+  Optuna records as a failed trial, and the sweep goes on with the next job. Ctrl-C and SIGTERM still end the
+  sweep. Every job's overrides were checked before the first one started (lightning_ae/cli.py check_values).
+- `SweepSummary`: after the multirun, a row per job: its overrides, `status` (ok / failed), its `error`, metrics.
+"""
 from __future__ import annotations
 
 import csv
@@ -10,29 +17,63 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("lightning_ae")
+ERROR_FILE = "error.txt"
+
+
+def run_job(run, cfg: DictConfig):
+    """`run(cfg)` for one job of a multirun; a failure is recorded (see the module docstring), not raised."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from lightning_ae.errors import Preempted, UserError
+    from lightning_ae.run_dir import claimed_here, holds_run
+
+    try:
+        return run(cfg)
+    except Preempted:
+        raise
+    except UserError as e:
+        line = str(e)
+    except Exception as e:  # out of memory, a bug: the traceback goes to the job's log, the line to the table
+        log.exception("job failed")
+        line = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+    out = Path(cfg.paths.output_dir)
+    if claimed_here(out) or not holds_run(out):  # never into a directory that holds another run
+        (out / ".hydra").mkdir(parents=True, exist_ok=True)
+        (out / ERROR_FILE).write_text(line + "\n")
+        overrides = out / ".hydra" / "overrides.yaml"  # for the summary, where the job failed before writing it
+        if not overrides.exists():
+            overrides.write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
+    log.error("sweep job %s failed: %s", HydraConfig.get().job.num, line)
+    return float("nan")
 
 
 def collect(sweep_dir: Path) -> list[dict]:
     rows = []
     for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
-        metrics_file, overrides_file = job / "metrics.json", job / ".hydra" / "overrides.yaml"
-        if not metrics_file.exists():
+        metrics_file, overrides_file, error_file = job / "metrics.json", job / ".hydra" / "overrides.yaml", \
+            job / ERROR_FILE
+        if not metrics_file.exists() and not error_file.exists():
             continue
         overrides = OmegaConf.load(overrides_file) if overrides_file.exists() else []
         row = {"job": job.name, "overrides": " ".join(str(o) for o in overrides)}
-        row.update(json.loads(metrics_file.read_text()))
+        if error_file.exists():
+            row |= {"status": "failed", "error": error_file.read_text().strip()}
+        else:
+            row |= {"status": "ok", **json.loads(metrics_file.read_text())}
         rows.append(row)
     return rows
 
 
 def write_summary(sweep_dir: Path, rows: list[dict], keys: tuple[str, ...] = ()) -> str:
-    columns = ["job", "overrides"] + sorted({k for r in rows for k in r} - {"job", "overrides"})
+    first = ["job", "overrides", "status", "error"] if any(r.get("status") == "failed" for r in rows) else \
+        ["job", "overrides", "status"]
+    columns = first + sorted({k for r in rows for k in r} - set(first))
     with open(sweep_dir / "summary.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns)
         w.writeheader()
         w.writerows(rows)
-    shown = ["job", "overrides"] + [c for c in columns if c in keys or (not keys and c.startswith(("test/", "val/loss")))]
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    shown = first + [c for c in columns if c in keys or (not keys and c.startswith(("test/", "val/loss")))]
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|")
     lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in shown) + " |" for r in rows]
     table = "\n".join(lines)

@@ -70,6 +70,7 @@ def train_and_test(cfg: DictConfig, ctrl_c) -> float | None:
         datamodule.setup("fit")  # a missing or unreadable data set is found before anything is written
     if hasattr(model, "check_data"):  # the model's own demands on the data (CVAE: labels)
         model.check_data(datamodule)
+    warn_batch_larger_than_data(datamodule)
     claim_run_dir(cfg, ckpt_path, trainer, loggers)
     if trainer.is_global_zero:
         save_run_config(cfg)
@@ -154,6 +155,15 @@ def fit(trainer, model, datamodule, ckpt_path: str | None, ctrl_c=None) -> None:
         slurm_timeout.forward(f"stopped at step {trainer.global_step}; {last}")
         by, error = ("Ctrl-C", Interrupted) if ctrl_c is not None and ctrl_c.pressed else ("SIGTERM", Preempted)
         raise error(f"stopped by {by} at step {trainer.global_step}; {where}") from None
+
+
+def warn_batch_larger_than_data(datamodule) -> None:
+    """data.batch_size above the number of training images: each epoch is one (smaller) batch; said once."""
+    train = (getattr(datamodule, "splits", None) or {}).get("train")
+    batch = getattr(datamodule, "batch_size", None)
+    if train is not None and batch and batch > len(train[0]):
+        log.warning("data.batch_size=%d is larger than the training set (%d images): every epoch is a single "
+                    "batch of %d; lower data.batch_size", batch, len(train[0]), len(train[0]))
 
 
 def claim_run_dir(cfg: DictConfig, ckpt_path: str | None, trainer, loggers: list) -> None:
@@ -255,6 +265,9 @@ def check_devices(cfg: DictConfig) -> None:
     devices = int(devices)
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     have = torch.cuda.device_count() if gpu else (os.cpu_count() or 1)
+    if gpu and have == 0:
+        raise UserError(f"trainer.accelerator={accelerator} but this machine has no GPU; use "
+                        f"trainer.accelerator=cpu (trainer.devices={devices} then starts {devices} CPU processes)")
     if devices > have:
         kind = "GPU(s)" if gpu else "CPU cores"
         raise UserError(f"trainer.devices={devices} but this machine has {have} {kind}; "
@@ -307,7 +320,14 @@ def find_unused_parameters(cfg: DictConfig, model) -> None:
 
 @hydra.main(version_base="1.3", config_path="pkg://lightning_ae.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from lightning_ae.sweep import run_job
+
     with user_errors():
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # a failed job is recorded, and the sweep goes on
+            return run_job(run, cfg)
         return run(cfg)
 
 
