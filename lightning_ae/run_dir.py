@@ -35,8 +35,10 @@ def holds_run(output_dir: Path) -> str | None:
     return f"checkpoints/{ckpts[0].name}" if ckpts else None
 
 
-def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True) -> None:
-    """Make `output_dir` this run's: refuse a new run into a directory that holds one, take the lock."""
+def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True,
+          instead: str = "add resume=auto to continue it, or choose another hydra.run.dir") -> None:
+    """Make `output_dir` this run's: refuse a new run into a directory that holds one (saying what to do
+    `instead`), take the lock."""
     from filelock import FileLock, Timeout
 
     out = Path(output_dir)
@@ -44,8 +46,7 @@ def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True) -> Non
         return
     held = holds_run(out)
     if held and not resuming:
-        raise UserError(f"{out} already holds a run ({held}); add resume=auto to continue it, "
-                        "or choose another hydra.run.dir")
+        raise UserError(f"{out} already holds a run ({held}); {instead}")
     out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(out / LOCK)
     try:

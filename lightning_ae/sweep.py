@@ -1,14 +1,16 @@
 """Multiruns that outlive a bad job, and one table of every job at the end (summary.md, summary.csv).
 
 - `run_job(run, cfg)`: a job of a multirun that fails (a UserError such as the NaN stop, out of memory, any
-  other exception) is recorded in `<job dir>/error.txt` with its one line and logged; it returns NaN, which
-  Optuna records as a failed trial, and the sweep goes on with the next job. Ctrl-C and SIGTERM still end the
+  other exception) is recorded in `<job dir>/error.txt` with its one line and logged; it returns None, which
+  Optuna's sweeper records as a failed trial (a NaN, which new Optuna versions refuse, would end the search:
+  a job scoring NaN returns None too), and the sweep goes on with the next job. Ctrl-C and SIGTERM still end the
   sweep. Every job's overrides were checked before the first one started (lightning_ae/cli.py check_values).
 - `SweepSummary`: after the multirun, a row per job: its overrides, `status` (ok / failed), its `error`, metrics.
 """
 from __future__ import annotations
 
 import csv
+import math
 import json
 import logging
 from pathlib import Path
@@ -28,7 +30,8 @@ def run_job(run, cfg: DictConfig):
     from lightning_ae.run_dir import claimed_here, holds_run
 
     try:
-        return run(cfg)
+        value = run(cfg)
+        return None if value is not None and not math.isfinite(value) else value  # a NaN score: failed too
     except Preempted:
         raise
     except UserError as e:
@@ -44,7 +47,7 @@ def run_job(run, cfg: DictConfig):
         if not overrides.exists():
             overrides.write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
     log.error("sweep job %s failed: %s", HydraConfig.get().job.num, line)
-    return float("nan")
+    return None
 
 
 def collect(sweep_dir: Path) -> list[dict]:

@@ -49,6 +49,7 @@ def train_and_test(cfg: DictConfig, ctrl_c) -> float | None:
     skip_nvml_check_without_gpu()
 
     from lightning_ae.checkpointing import check_shapes_match, resolve_ckpt_path
+    from lightning_ae.data_identity import check_same_data, data_identity
 
     check_no_missing_values(cfg)
     unfuse_for_lightning_loop_options(cfg)
@@ -71,6 +72,9 @@ def train_and_test(cfg: DictConfig, ctrl_c) -> float | None:
     if hasattr(model, "check_data"):  # the model's own demands on the data (CVAE: labels)
         model.check_data(datamodule)
     warn_batch_larger_than_data(datamodule)
+    model.data_identity = data_identity(config.get("data") or {}, datamodule)
+    if ckpt_path:
+        check_same_data(ckpt_path, model.data_identity, bool(cfg.get("resume_on_other_data")))
     claim_run_dir(cfg, ckpt_path, trainer, loggers)
     if trainer.is_global_zero:
         save_run_config(cfg)

@@ -175,3 +175,97 @@ def test_an_unwritable_run_dir_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
     with pytest.raises(UserError, match=f"{locked} is not writable by this user"):
         check_overrides([f"hydra.run.dir={locked / 'run'}"])
+
+
+def image_folder(root: Path, shade: int) -> Path:
+    from PIL import Image
+
+    for k in range(2):
+        (root / f"c{k}").mkdir(parents=True, exist_ok=True)
+        for i in range(10):
+            Image.new("L", (8, 8), color=(shade + 7 * i + 50 * k) % 256).save(root / f"c{k}" / f"{i}.png")
+    return root
+
+
+def test_resume_on_other_images_of_the_same_shape_is_one_line(tmp_path):
+    """Two folders of as many 8x8 images: the same data source, split sizes and shape; only the images differ."""
+    first, other = image_folder(tmp_path / "a", 0), image_folder(tmp_path / "b", 100)
+    data = ["data=folder", "data.height=8", "data.width=8", "data.channels=1", "data.num_classes=2",
+            "data.batch_size=4", "data.val_size=4", "test=false", *QUIET]
+    assert run_cli(["hydra.run.dir=run", f"data.path={first}", "trainer.max_epochs=1", *data], tmp_path).returncode == 0
+    run = tmp_path / "run"
+    before = snapshot(run)
+    line = one_error_line(run_cli(["hydra.run.dir=run", f"data.path={other}", "resume=auto", "trainer.max_epochs=2",
+                                   *data], tmp_path))
+    assert line.startswith(f"error: ckpt_path={run / 'checkpoints' / 'last.ckpt'} was trained on other data: "
+                           f"the images differ (trained on {first}, now {other})")
+    assert "resume_on_other_data=true" in line and snapshot(run) == before
+    res = run_cli(["hydra.run.dir=run", f"data.path={other}", "resume=auto", "resume_on_other_data=true",
+                   "trainer.max_epochs=2", *data], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["lightning_ae"]["data"]["path"] == str(other)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the advice for a machine without a GPU")
+def test_gpus_asked_on_a_machine_without_one_advise_the_cpu(tmp_path):
+    line = one_error_line(run_cli(["trainer.devices=2", "trainer.accelerator=gpu"], tmp_path))
+    assert line == "error: trainer.accelerator=gpu but this machine has no GPU; use trainer.accelerator=cpu " \
+                   "(trainer.devices=2 then starts 2 CPU processes)"
+
+
+def test_a_failed_build_names_its_cause(tmp_path):
+    line = one_error_line(run_cli(["model.latent_dim=1000000000"], tmp_path))
+    assert line.startswith("error: cannot build `model` from the config: RuntimeError: ") and "allocate" in line
+    assert not (tmp_path / "outputs" / "train" / "runs").exists() or \
+        not any((tmp_path / "outputs" / "train" / "runs").iterdir())  # nothing left behind
+
+
+def test_a_batch_larger_than_the_training_set_is_one_warning(tmp_path):
+    from tests.conftest import compose_cfg
+    from lightning_ae.building import build
+
+    dm = build(compose_cfg([], tmp_path), "data")
+    dm.setup("fit")
+    n = len(dm.splits["train"][0])
+    res = run_cli(["data.batch_size=100000", "trainer.fast_dev_run=true", *QUIET], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    said = [line for line in res.stdout.splitlines() if "data.batch_size" in line]
+    assert len(said) == 1 and said[0].endswith(f"data.batch_size=100000 is larger than the training set ({n} "
+                                               f"images): every epoch is a single batch of {n}; lower data.batch_size")
+
+
+def test_eval_without_a_checkpoint_writes_nothing(tmp_path):
+    assert "ckpt_path=" in one_error_line(run_cli([], tmp_path, module="lightning_ae.eval"))
+    runs = tmp_path / "outputs" / "eval" / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_the_readme_test_folder_recipe_scores_the_test_folder(tmp_path):
+    """A checkpoint trained on data.path=<root> with train/ and test/ inside, evaluated as the README says with
+    data.path=<root>/test: the test split is that folder, and the classes stay those of <root>/train."""
+    from omegaconf import OmegaConf
+
+    from lightning_ae.building import build, stored_data_config
+    from tests.conftest import compose_cfg
+
+    root = tmp_path / "images"
+    image_folder(root / "train", 0), image_folder(root / "test", 100)
+    trained = compose_cfg(["data=folder", f"data.path={root}", "data.height=8", "data.width=8", "data.channels=1",
+                           "data.num_classes=2"], tmp_path)
+    stored = {"data": OmegaConf.to_container(trained.data, resolve=True)}
+    given = compose_cfg([f"data.path={root / 'test'}"], tmp_path, config_name="eval").data
+    dm = build(OmegaConf.create({"data": stored_data_config(stored, given)}), "data")
+    dm.setup("test")
+    assert dm.classes == ["c0", "c1"]
+    assert len(dm.splits["test"][0]) == 20 and len(dm.splits["train"][0]) + len(dm.splits["val"][0]) == 20
+    assert float(dm.splits["test"][0][0].float().mean()) == 100.0  # the test folder's first image (shade 100)
+
+
+def test_a_link_back_up_in_a_data_folder_is_not_a_class(tmp_path):
+    from datamodules.folder import FolderDataModule
+
+    flat = flat_folder(tmp_path / "flat")
+    (flat / "self").symlink_to(".")
+    dm = FolderDataModule(path=str(flat), channels=1, height=8, width=8, batch_size=4, val_size=2)
+    dm.setup("fit")
+    assert dm.classes == [] and sum(len(s[0]) for s in dm.splits.values()) == 12

@@ -325,7 +325,8 @@ class AutoencoderModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from lightning_ae import __version__
 
-        checkpoint["lightning_ae"] = {"version": __version__, "config": self.run_config}
+        checkpoint["lightning_ae"] = {"version": __version__, "config": self.run_config,
+                                      "data": getattr(self, "data_identity", None)}  # lightning_ae/data_identity.py
         # so that a resumed run draws the same noise (ε, α, z, corruptions) as an uninterrupted one
         checkpoint["rng_state"] = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
