@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import operator
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -445,8 +447,9 @@ def train_row(row: Row, args, out: Path, seed: int = 0, cpu_budget: float | None
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
     extend = ["resume=auto", *same_loop(out / "train" / "checkpoints" / "last.ckpt")] if args.extend else []
-    if not extend:
+    if not extend:  # a fresh run: the previous one's directory goes (a run directory takes one run)
         curve.unlink(missing_ok=True)
+        shutil.rmtree(out / "train", ignore_errors=True)
     base = [f"model.vqvae_ckpt={needs_ckpt}"] if needs_ckpt else []
     cmd = [sys.executable, "-m", "lightning_ae", *train_overrides(row, args, curve, seed, cpu_budget), *base, *extend,
            f"hydra.run.dir={out / 'train'}"]

@@ -46,8 +46,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
 
     from lightning_ae.building import build, build_all, finish_wandb, load_model, read_checkpoint, stored_data_config
     from lightning_ae.evaluation.suite import evaluate
-    from lightning_ae.run_dir import claim
-    from lightning_ae.train import save_run_config
+    from lightning_ae.run_dir import claim, holds_run, save_run_config
 
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise UserError("give the checkpoint to evaluate: python -m lightning_ae.eval ckpt_path=<path to .ckpt>")
@@ -62,10 +61,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if cfg.evaluation.parts.get("interpolation") and not cfg.evaluation.interpolation.get("dir"):
         cfg.evaluation.interpolation.dir = str(cfg.paths.output_dir)  # the strips go beside eval.json
-    # every check done: the run directory becomes this evaluation's, and its record is written
-    claim(cfg.paths.output_dir, resuming=False, instead="an evaluation writes into a directory of its own: "
-          "choose another hydra.run.dir")
-    save_run_config(cfg)
+    # every check done: one process writes here; the evaluation's record goes to .hydra/ unless the directory
+    # holds a run (hydra.run.dir=<a training run>: eval.json lands beside its checkpoints, its record untouched)
+    if holds_run(Path(cfg.paths.output_dir)) is None:
+        claim(cfg.paths.output_dir, resuming=False)
+        save_run_config(cfg)
+    else:
+        claim(cfg.paths.output_dir, resuming=True)
     metrics = evaluate(model, datamodule, cfg.evaluation, device=device)
     report = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),

@@ -10,6 +10,7 @@
 - `RunLogHandler`: Hydra's job log file (`<run dir>/<job>.log`), held in memory until the run has claimed its
   directory, so a run refused by a check does not append to a finished run's log.
 - `check_writable(path)`: a run directory the user cannot write is one line, before Hydra opens its log file.
+- `save_run_config(cfg)`: Hydra's record of the run (`.hydra/`), written once the checks have passed.
 - `forget_if_empty(path)`: a refused run leaves no empty time-stamped directory behind.
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 from lightning_ae.errors import UserError
 
 LOCK, PID = ".lock", ".lock.pid"
-_claimed: list = []  # the FileLock this process holds (at most one); the log handlers write once it is set
+_claimed: list = []  # the FileLock this process holds (at most one)
+_checked: list = []  # non-empty once this process's run has passed its checks: the log handlers write from then on
 _ever_claimed: set[Path] = set()  # the run directories this process has claimed (the jobs of a multirun)
 
 
@@ -42,7 +44,8 @@ def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True,
     from filelock import FileLock, Timeout
 
     out = Path(output_dir)
-    if not rank_zero:
+    if not rank_zero:  # the run's rank 0 has claimed the directory; this rank only logs
+        open_logs()
         return
     held = holds_run(out)
     if held and not resuming:
@@ -58,6 +61,13 @@ def claim(output_dir: str | Path, resuming: bool, rank_zero: bool = True,
     (out / PID).write_text(f"{os.getpid()}\n")
     _claimed.append(lock)
     _ever_claimed.add(out.resolve())
+    open_logs()
+
+
+def open_logs() -> None:
+    """Let the job log file be written (the records held so far first): the run's checks have passed, or a
+    failed sweep job records its failure in its own directory."""
+    _checked.append(True)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, RunLogHandler):
             handler.flush_held()
@@ -67,6 +77,7 @@ def release() -> None:
     """Let go of the lock (the end of an in-process run; a process that ends releases it anyway)."""
     while _claimed:
         _claimed.pop().release()
+    _checked.clear()
 
 
 def claimed_here(output_dir: str | Path) -> bool:
@@ -90,7 +101,7 @@ class RunLogHandler(logging.FileHandler):
         self.held: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not _claimed:
+        if not _checked:
             self.held.append(record)
             return
         super().emit(record)
@@ -108,6 +119,22 @@ def check_writable(key: str, raw: str) -> None:
     if existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{key}={raw}: {existing} is not writable by this user; choose a run directory you can "
                         "write (or change its permissions)")
+
+
+def save_run_config(cfg: DictConfig) -> None:
+    """Hydra's record of the run, `<run dir>/.hydra/{config,overrides,hydra}.yaml`, written only once data,
+    model and trainer have been built from it (conf/train.yaml turns Hydra's own early write off): a bad
+    input pointed at a finished run leaves that run's record as it was."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():  # composed by hand (tests, benchmarks): no run directory of Hydra's
+        return
+    hydra_cfg = HydraConfig.instance().cfg
+    out = Path(hydra_cfg.hydra.runtime.output_dir) / ".hydra"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config", cfg), ("hydra", hydra_cfg), ("overrides", hydra_cfg.hydra.overrides.task)):
+        (out / f"{name}.yaml").write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
 def forget_if_empty(output_dir: str | Path) -> None:

@@ -27,7 +27,7 @@ def run_job(run, cfg: DictConfig):
     from hydra.core.hydra_config import HydraConfig
 
     from lightning_ae.errors import Preempted, UserError
-    from lightning_ae.run_dir import claimed_here, holds_run
+    from lightning_ae.run_dir import claimed_here, holds_run, open_logs, release
 
     try:
         value = run(cfg)
@@ -39,6 +39,7 @@ def run_job(run, cfg: DictConfig):
     except Exception as e:  # out of memory, a bug: the traceback goes to the job's log, the line to the table
         log.exception("job failed")
         line = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+    log.error("sweep job %s failed: %s", HydraConfig.get().job.num, line)
     out = Path(cfg.paths.output_dir)
     if claimed_here(out) or not holds_run(out):  # never into a directory that holds another run
         (out / ".hydra").mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,8 @@ def run_job(run, cfg: DictConfig):
         overrides = out / ".hydra" / "overrides.yaml"  # for the summary, where the job failed before writing it
         if not overrides.exists():
             overrides.write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
-    log.error("sweep job %s failed: %s", HydraConfig.get().job.num, line)
+        open_logs()  # the job's log (a traceback included) goes to its directory too
+        release()
     return None
 
 

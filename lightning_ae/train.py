@@ -50,6 +50,7 @@ def train_and_test(cfg: DictConfig, ctrl_c) -> float | None:
 
     from lightning_ae.checkpointing import check_shapes_match, resolve_ckpt_path
     from lightning_ae.data_identity import check_same_data, data_identity
+    from lightning_ae.run_dir import save_run_config
 
     check_no_missing_values(cfg)
     unfuse_for_lightning_loop_options(cfg)
@@ -185,21 +186,6 @@ def claim_run_dir(cfg: DictConfig, ckpt_path: str | None, trainer, loggers: list
             if isinstance(logger, ContinuingCSVLogger) and (kept := logger.set_aside_history()):
                 log.info("resume=auto: no checkpoint to continue from, so this run starts over; the earlier "
                          "history is kept as %s", kept)
-
-
-def save_run_config(cfg: DictConfig) -> None:
-    """Hydra's record of the run, `<run dir>/.hydra/{config,overrides,hydra}.yaml`, written only once data,
-    model and trainer have been built from it (conf/train.yaml turns Hydra's own early write off): a bad
-    input pointed at a finished run leaves that run's record as it was."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():  # composed by hand (tests, benchmarks): no run directory of Hydra's
-        return
-    hydra_cfg = HydraConfig.instance().cfg
-    out = Path(hydra_cfg.hydra.runtime.output_dir) / ".hydra"
-    out.mkdir(parents=True, exist_ok=True)
-    for name, node in (("config", cfg), ("hydra", hydra_cfg), ("overrides", hydra_cfg.hydra.overrides.task)):
-        (out / f"{name}.yaml").write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
 def scalars(metrics: dict) -> dict[str, float]:
