@@ -107,6 +107,8 @@ class RunLogHandler(logging.FileHandler):
         super().emit(record)
 
     def flush_held(self) -> None:
+        if self.stream is None:  # the log file exists from here on, as Hydra's own handler would have made it
+            self.stream = self._open()
         held, self.held = self.held, []
         for record in held:
             super().emit(record)
