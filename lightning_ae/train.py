@@ -24,6 +24,8 @@ log = logging.getLogger("lightning_ae")
 def run(cfg: DictConfig) -> float | None:
     """The training job in a run directory of its own: nothing is written there before every check has passed
     (lightning_ae/run_dir.py), and Ctrl-C stops like a pre-emption (lightning_ae/interrupts.py)."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException  # after Hydra has set up logging
+
     from lightning_ae.interrupts import CtrlC
     from lightning_ae.run_dir import forget_if_empty, release
     from lightning_ae.safe_load import trusting
@@ -36,6 +38,10 @@ def run(cfg: DictConfig) -> float | None:
             return train_and_test(cfg, ctrl_c)
         except KeyboardInterrupt:  # outside a trainer call: there was no training to save
             raise Interrupted("stopped by Ctrl-C; rerun the same command (with resume=auto) to continue") from None
+        except SIGTERMException:  # in trainer.test (fit turns its own into a line): training had finished
+            by, error = ("Ctrl-C", Interrupted) if ctrl_c.pressed else ("SIGTERM", Preempted)
+            raise error(f"stopped by {by} while testing, after training; the trained weights are in "
+                        f"{out / 'checkpoints'}: score them with python -m lightning_ae.eval ckpt_path=...") from None
         finally:
             release()
             if fresh:

@@ -9,11 +9,21 @@ import pytorch_lightning as pl
 
 
 class SignalAt(pl.Callback):
-    def __init__(self, step: int, signum: str = "SIGINT", times: int = 1):
-        self.step, self.signum, self.times, self.done = step, getattr(signal, signum), times, False
+    """At training step `step` (or, with `testing=true`, at the first test batch)."""
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step >= self.step and not self.done:
+    def __init__(self, step: int = 0, signum: str = "SIGINT", times: int = 1, testing: bool = False):
+        self.step, self.signum, self.times, self.testing, self.done = step, getattr(signal, signum), times, testing, False
+
+    def send(self) -> None:
+        if not self.done:
             self.done = True
             for _ in range(self.times):
                 os.kill(os.getpid(), self.signum)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if not self.testing and trainer.global_step >= self.step:
+            self.send()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if self.testing:
+            self.send()

@@ -72,6 +72,15 @@ def test_ctrl_c_saves_last_ckpt_names_it_and_exits_130(tmp_path):
     assert history(tmp_path / "run")[:len(rows)] == rows  # the history continues
 
 
+def test_ctrl_c_while_testing_is_one_line_with_status_130(tmp_path):
+    """Lightning's stop then comes out of trainer.test, not fit: it used to end the process with status 0."""
+    args = ["hydra.run.dir=run", "trainer.max_epochs=1", "data.batch_size=64", "trainer.log_every_n_steps=1", *QUIET,
+            "+callbacks.signal._target_=tests.signal_at.SignalAt", "+callbacks.signal.testing=true"]
+    line = one_error_line(run_cli(args, tmp_path, env=ENV), 130)
+    assert line.startswith("error: stopped by Ctrl-C while testing, after training; the trained weights are in "
+                           f"{tmp_path / 'run' / 'checkpoints'}")
+
+
 @pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path):
     line = one_error_line(run_cli(["hydra.run.dir=run", *SHORT, *signal_at(5, times=2)], tmp_path, env=ENV), 130)
