@@ -2,7 +2,9 @@
 # A real one-machine SLURM cluster (Debian's slurm-wlm + munge) for the `cluster` tests.
 #   .ci/cluster.sh up     install what is missing (apt, as root), write the config, start munged/slurmctld/slurmd
 #   .ci/cluster.sh down   stop them
-#   .ci/cluster.sh test   up, the `cluster`-marked tests through the real sbatch, down (what `make test-cluster` runs)
+#   .ci/cluster.sh test   up, the `cluster`-marked tests through the real sbatch, down (what `make test-cluster` runs);
+#                         after a pass it writes .ci/cluster.passed, the fingerprint of the code they exercise
+#   .ci/cluster.sh changed   exit 0 if that code changed since the recorded pass (CI then runs `test`)
 # Two nodes, node1 and node2: two slurmd daemons on this host (127.0.0.1, ports 17001/17002, half the CPUs each;
 # the names go into /etc/hosts, as a cluster's DNS would have them), one partition; no cgroups
 # (proctrack/linuxproc, task/none) and no accounting daemon, so it runs in a container as root. KillWait=5: a
@@ -13,6 +15,13 @@ set -euo pipefail
 D=${LAE_SLURM_DIR:-/tmp/lae-slurm}
 export SLURM_CONF=$D/slurm.conf
 cd "$(dirname "$0")/.."
+
+# The code the cluster tests exercise: the launcher, the entry points and the fault handling, and the tests
+# themselves. `test` records its fingerprint after a pass; `changed` tells CI whether to run them again.
+CLUSTER_CODE=(lightning_ae/slurm.py lightning_ae/cli.py lightning_ae/train.py lightning_ae/run_dir.py
+  lightning_ae/interrupts.py lightning_ae/callbacks/fault_tolerance.py lightning_ae/checkpointing.py conf/hydra
+  conf/train.yaml .ci/cluster.sh tests/test_cluster.py tests/launch_probes.py)
+fingerprint() { find "${CLUSTER_CODE[@]}" -type f | sort | xargs sha256sum | sha256sum | cut -d' ' -f1; }
 
 install() {
   command -v slurmd >/dev/null && command -v munged >/dev/null && return
@@ -112,6 +121,9 @@ case "${1:-test}" in
     set -e
     down
     echo "cluster: tests took $(( $(date +%s) - start )) s in all"
+    [ $rc -eq 0 ] && fingerprint > .ci/cluster.passed  # commit it: CI skips the cluster until this code changes
     exit $rc ;;
+  changed)  # exit 0 when the launcher/fault code differs from the last tree whose cluster tests passed
+    [ "$(fingerprint)" != "$(cat .ci/cluster.passed 2>/dev/null)" ] ;;
   *) echo "usage: $0 up|down|test [pytest args]" >&2; exit 2 ;;
 esac
