@@ -6,6 +6,8 @@
   a job scoring NaN returns None too), and the sweep goes on with the next job. Ctrl-C and SIGTERM still end the
   sweep. Every job's overrides were checked before the first one started (lightning_ae/cli.py check_values).
 - `SweepSummary`: after the multirun, a row per job: its overrides, `status` (ok / failed), its `error`, metrics.
+  A grid sweep with a failed job then exits with status 1 and one line (`failed_jobs`, read by `train.main`), so
+  scripts and schedulers see it; an Optuna search does not (a failed trial is part of a search).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("lightning_ae")
 ERROR_FILE = "error.txt"
+failed_jobs: list[str] = []  # the failed jobs of this process's grid sweep, set at its end by SweepSummary
 
 
 def run_job(run, cfg: DictConfig):
@@ -95,3 +98,5 @@ class SweepSummary(Callback):
         if rows:
             table = write_summary(sweep_dir, rows)
             log.info("sweep summary (%s):\n%s", sweep_dir / "summary.md", table)
+        if "optuna" not in str(config.hydra.sweeper.get("_target_", "")):
+            failed_jobs[:] = [r["job"] for r in rows if r["status"] == "failed"]

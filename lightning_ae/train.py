@@ -339,6 +339,12 @@ def main() -> None:
         check_overrides(sys.argv[1:])
         check_values(sys.argv[1:])
     _hydra_main()
+    from lightning_ae.sweep import failed_jobs
+
+    if failed_jobs:  # a grid sweep ran every job; its status says that some failed (summary.md has their lines)
+        print(f"error: {len(failed_jobs)} sweep job(s) failed ({', '.join(failed_jobs)}): their errors are in "
+              "summary.md and each job's error.txt", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def test_time_limit_warning_requeues_max_num_timeout_times_then_ends(tmp_path):
     wait_for(training(tmp_path, after=first + 10))
     slurm("scancel", "--signal=USR2", job)
     out = finish(sweep)
-    assert sweep.returncode != 0
+    assert sweep.returncode != 0, out[-3000:]
     assert "timed-out too many times" in out, out[-3000:]
     log = (run / "train.log").read_text()
     assert log.count("resume=auto: continuing from") == 1, log[-3000:]  # started twice: requeued once

@@ -23,7 +23,9 @@ def test_a_bad_job_of_a_sweep_is_one_line_before_any_job_runs(tmp_path):
 def test_a_job_failing_at_run_time_is_marked_failed_and_the_others_run(tmp_path):
     """Job 1 asks for a 1e9-wide latent layer: its build fails (the allocation), after job 0 and before job 2."""
     res = run_cli(["-m", "model.latent_dim=16,1000000000,8", "trainer.fast_dev_run=true", *QUIET], tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == 1, res.stderr[-3000:]  # after every job ran: the sweep's status says one failed
+    assert res.stderr.strip().splitlines()[-1] == ("error: 1 sweep job(s) failed (1): their errors are in "
+                                                   "summary.md and each job's error.txt")
     (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     with open(sweep / "summary.csv", newline="") as fh:
         rows = {r["job"]: r for r in csv.DictReader(fh)}
