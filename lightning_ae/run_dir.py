@@ -18,8 +18,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lightning_ae.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 LOCK, PID = ".lock", ".lock.pid"
 _claimed: list = []  # the FileLock this process holds (at most one)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -126,6 +127,23 @@ def run_cli(args: list[str], cwd: Path, module: str = "lightning_ae", timeout: i
                           text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A one-epoch AE run on digits, trained once per session; tests that must leave a run intact use copies."""
+    cwd = tmp_path_factory.mktemp("finished")
+    res = run_cli(["hydra.run.dir=run", "trainer.max_epochs=1", "test=false", "trainer.enable_progress_bar=false",
+                   "trainer.enable_model_summary=false"], cwd)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return cwd / "run"
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    """A copy of `finished_run` of this test's own."""
+    shutil.copytree(finished_run, tmp_path / "run")
+    return tmp_path / "run"
+
+
 def only_run_dir(root: Path) -> Path:
     """The single run directory below `root` (outputs/<task>/runs/<time>); fails if there are several."""
     runs = [p.parent for p in Path(root).rglob(".hydra")]
@@ -150,7 +168,6 @@ def pytest_collection_modifyitems(config, items):
 
 def slurm_cluster_up() -> bool:
     """A SLURM controller answers (the one-machine cluster of .ci/cluster.sh, or a real one)."""
-    import shutil
     import subprocess
 
     if not shutil.which("scontrol"):

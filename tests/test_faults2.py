@@ -3,7 +3,6 @@ every check runs before the first write (lightning_ae/interrupts.py, lightning_a
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,18 +43,6 @@ def history(run: Path, name: str = "metrics.csv") -> list[dict]:
         return [{k: v for k, v in row.items() if v} for row in csv.DictReader(fh)]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("finished")
-    res = run_cli(["hydra.run.dir=run", "trainer.max_epochs=1", "test=false", *QUIET], cwd)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return cwd / "run"
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path) -> Path:
-    shutil.copytree(finished_run, tmp_path / "run")
-    return tmp_path / "run"
 
 
 def test_ctrl_c_saves_last_ckpt_names_it_and_exits_130(tmp_path):

@@ -1,8 +1,6 @@
 """Nothing lost, nothing silently ignored: a bad input leaves a finished run as it was, and ends in one line."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -12,19 +10,6 @@ QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=fals
 RECORD = ("config.yaml", "overrides.yaml", "hydra.yaml")
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A one-epoch AE run on digits, trained once per module; tests work on copies of it."""
-    cwd = tmp_path_factory.mktemp("finished")
-    res = run_cli(["hydra.run.dir=run", "trainer.max_epochs=1", "test=false", *QUIET], cwd)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return cwd / "run"
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path) -> Path:
-    shutil.copytree(finished_run, tmp_path / "run")
-    return tmp_path / "run"
 
 
 def one_error_line(res) -> str:
