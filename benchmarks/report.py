@@ -74,6 +74,27 @@ class Row:
 EVAL_FULL_LIKELIHOOD = ["evaluation.is_samples=1000", "evaluation.is_chunk=100", "evaluation.fid.num_samples=10000"]
 SEEDS = (0, 1, 2)  # PROTOCOL_SEEDS of them: the comparative and marginal rows
 
+def table1_row(name: str, paper: str, claim: str, experiment: str, minutes: float = 150, **fields) -> Row:
+    """A row of the ACAI paper's Table 1 on lines: its recipe and the shared 15,000-batch budget (20 epochs), the
+    lines metrics of validation pairs as the curve, mean distance as the headline unless `fields` say otherwise."""
+    return Row(name, paper, claim, [f"experiment={experiment}"], epochs=20, minutes=minutes,
+               curve=("val/lines/mean_distance", "mean distance, val. pairs"), curve_parts={"lines": {}},
+               **({"headline": ("lines/mean_distance", "mean distance to the nearest true line (cosine)"),
+                   "curve_in_headline_units": True} | fields))
+
+
+def table1_beside(name: str, model: str, experiment: str) -> Row:
+    """A Table 1 row with no pass mark of its own: its numbers and strips beside the others."""
+    return table1_row(
+        name, f"Berthelot et al. 2019, Table 1, {model}; paper's numbers: not found)",
+        "numbers and interpolation strips beside the others; no pass mark (the paper: ACAI below it on both metrics)",
+        experiment, target=None, compare_paths="t1_ae",
+        baselines={"smoothness": "lines/smoothness", "end-angle error (°)": "lines/end_angle_error_deg",
+                   "AE (t1_ae)": "t1_ae:lines/mean_distance"},
+        criterion="none: mean distance, smoothness, end-angle error and the strips after the shared 15,000-batch "
+                  "budget, beside the other Table 1 rows")
+
+
 ROWS_CPU = [
     Row("ae30", "Hinton & Salakhutdinov 2006: deep AE 3.00, PCA-30 13.87 (SSE per test image)",
         "a 784-1000-500-250-30 autoencoder beats PCA with 30 components and reaches the paper's 3.00",
@@ -273,64 +294,36 @@ ROWS_CPU += [
     # stored copy of arXiv 1807.07543v2 returns only its opening; README's "≈ 0.24 vs 6.9" is unverified): fill them in
     # from Table 1 / Table 2 of the paper before reading these rows against it. A cross-fade of true lines scores
     # mean distance ≈ 6.7×10⁻³ and smoothness ≈ 0.86 (lightning_ae/metrics/lines.py): the AE's ceiling, not a target.
-    Row("t1_ae", "Berthelot et al. 2019, Table 1, Baseline (AE) on lines (paper's numbers: not found, see above)",
-        "the plain AE on the paper's net and recipe reconstructs lines (median path-end angle error < 3°): the "
-        "Table 1 baseline of t1_acai and t1_vqvae",
-        ["experiment=ae_lines_paper"], epochs=20, minutes=150,
-        headline=("lines/end_angle_error_deg", "median angle error of the path ends (°)"), target=("<", 3.0),
-        curve=("val/lines/mean_distance", "mean distance, val. pairs"), curve_parts={"lines": {}},
-        curve_baselines=False, seeds=SEEDS,
-        baselines={"mean distance": "lines/mean_distance", "smoothness": "lines/smoothness"},
-        criterion="median path-end angle error < 3° (256 test pairs) after the shared 15,000-batch budget; baseline "
-                  "of t1_acai and t1_vqvae, so 3 seeds for their spread"),
-    Row("t1_dae", "Berthelot et al. 2019, Table 1, Denoising AE on lines (noise σ 1.0; paper's numbers: not found)",
-        "numbers and interpolation strips beside the others; no pass mark (the paper: ACAI below it on both metrics)",
-        ["experiment=dae_lines_paper"], epochs=20, minutes=150,
-        headline=("lines/mean_distance", "mean distance to the nearest true line (cosine)"), target=None,
-        curve=("val/lines/mean_distance", "mean distance, val. pairs"), curve_parts={"lines": {}},
-        curve_in_headline_units=True,
-        baselines={"smoothness": "lines/smoothness", "end-angle error (°)": "lines/end_angle_error_deg",
-                   "AE (t1_ae)": "t1_ae:lines/mean_distance"}, compare_paths="t1_ae",
-        criterion="none: mean distance, smoothness, end-angle error and the strips after the shared 15,000-batch "
-                  "budget, beside the other Table 1 rows"),
-    Row("t1_vae", "Berthelot et al. 2019, Table 1, VAE on lines (Gaussian likelihood here; paper's numbers: not found)",
-        "numbers and interpolation strips beside the others; no pass mark (the paper: ACAI below it on both metrics)",
-        ["experiment=vae_lines_paper"], epochs=20, minutes=150,
-        headline=("lines/mean_distance", "mean distance to the nearest true line (cosine)"), target=None,
-        curve=("val/lines/mean_distance", "mean distance, val. pairs"), curve_parts={"lines": {}},
-        curve_in_headline_units=True,
-        baselines={"smoothness": "lines/smoothness", "end-angle error (°)": "lines/end_angle_error_deg",
-                   "AE (t1_ae)": "t1_ae:lines/mean_distance"}, compare_paths="t1_ae",
-        criterion="none: mean distance, smoothness, end-angle error and the strips after the shared 15,000-batch "
-                  "budget, beside the other Table 1 rows"),
-    Row("t1_acai", "Berthelot et al. 2019, Table 1, ACAI on lines (paper's numbers: not found; README: ≈ 0.24 vs AE "
-        "6.9 ×10⁻³, unverified)",
-        "ACAI's interpolations are closer to true lines and smoother than the AE's (t1_ae, same net, recipe and "
-        "batches), each by more than the seed spread (≥ 3 seeds if a margin is within 20 %), and ACAI still "
-        "reconstructs lines (end-angle error < 3°)",
-        ["experiment=acai_lines_paper"], epochs=20, minutes=400,
-        headline=("lines/mean_distance", "mean distance to the nearest true line (cosine)"),
-        target=("<", "t1_ae:lines/mean_distance"),
-        curve=("val/lines/mean_distance", "mean distance, val. pairs"), curve_parts={"lines": {}},
-        curve_in_headline_units=True,
-        baselines={"AE (t1_ae)": "t1_ae:lines/mean_distance", "VQ-VAE (t1_vqvae)": "t1_vqvae:lines/mean_distance"},
-        extra_checks=[("lines/smoothness", "<", "t1_ae:lines/smoothness"), ("lines/end_angle_error_deg", "<", 3.0)],
-        compare_paths="t1_ae", seeds=SEEDS,
-        criterion="after the shared 15,000-batch budget, mean over 3 seeds: mean distance and smoothness both below "
-                  "t1_ae's by more than 2 standard errors of the difference, and end-angle error < 3°"),
-    Row("t1_vqvae", "Berthelot et al. 2019, §4.1 on VQ-VAE: \"on the lines task, we found that this procedure produced "
-        "poor interpolations\" (Table 1; paper's numbers: not found)",
-        "the VQ-VAE's interpolations (encoder outputs blended, then quantised) are worse than ACAI's (t1_acai) on "
-        "both metrics",
-        ["experiment=vqvae_lines_paper"], epochs=20, minutes=150,
-        headline=("lines/mean_distance", "mean distance to the nearest true line (cosine)"),
-        target=(">", "t1_acai:lines/mean_distance"),
-        curve=("val/lines/mean_distance", "mean distance, val. pairs"), curve_parts={"lines": {}},
-        curve_in_headline_units=True,
-        baselines={"ACAI (t1_acai)": "t1_acai:lines/mean_distance", "AE (t1_ae)": "t1_ae:lines/mean_distance"},
-        extra_checks=[("lines/smoothness", ">", "t1_acai:lines/smoothness")], compare_paths="t1_acai", seeds=SEEDS,
-        criterion="after the shared 15,000-batch budget, mean over 3 seeds: mean distance and smoothness both above "
-                  "t1_acai's by more than 2 standard errors of the difference"),
+    table1_row("t1_ae", "Berthelot et al. 2019, Table 1, Baseline (AE) on lines (paper's numbers: not found, see above)",
+               "the plain AE on the paper's net and recipe reconstructs lines (median path-end angle error < 3°): the "
+               "Table 1 baseline of t1_acai and t1_vqvae", "ae_lines_paper",
+               headline=("lines/end_angle_error_deg", "median angle error of the path ends (°)"), target=("<", 3.0),
+               curve_in_headline_units=False, curve_baselines=False, seeds=SEEDS,
+               baselines={"mean distance": "lines/mean_distance", "smoothness": "lines/smoothness"},
+               criterion="median path-end angle error < 3° (256 test pairs) after the shared 15,000-batch budget; "
+                         "baseline of t1_acai and t1_vqvae, so 3 seeds for their spread"),
+    table1_beside("t1_dae", "Denoising AE on lines (noise σ 1.0", "dae_lines_paper"),
+    table1_beside("t1_vae", "VAE on lines (Gaussian likelihood here", "vae_lines_paper"),
+    table1_row("t1_acai", "Berthelot et al. 2019, Table 1, ACAI on lines (paper's numbers: not found; README: ≈ 0.24 vs "
+               "AE 6.9 ×10⁻³, unverified)",
+               "ACAI's interpolations are closer to true lines and smoother than the AE's (t1_ae, same net, recipe and "
+               "batches), each by more than the seed spread (≥ 3 seeds if a margin is within 20 %), and ACAI still "
+               "reconstructs lines (end-angle error < 3°)", "acai_lines_paper", minutes=400,
+               target=("<", "t1_ae:lines/mean_distance"),
+               baselines={"AE (t1_ae)": "t1_ae:lines/mean_distance", "VQ-VAE (t1_vqvae)": "t1_vqvae:lines/mean_distance"},
+               extra_checks=[("lines/smoothness", "<", "t1_ae:lines/smoothness"), ("lines/end_angle_error_deg", "<", 3.0)],
+               compare_paths="t1_ae", seeds=SEEDS,
+               criterion="after the shared 15,000-batch budget, mean over 3 seeds: mean distance and smoothness both "
+                         "below t1_ae's by more than 2 standard errors of the difference, and end-angle error < 3°"),
+    table1_row("t1_vqvae", "Berthelot et al. 2019, §4.1 on VQ-VAE: \"on the lines task, we found that this procedure "
+               "produced poor interpolations\" (Table 1; paper's numbers: not found)",
+               "the VQ-VAE's interpolations (encoder outputs blended, then quantised) are worse than ACAI's (t1_acai) on "
+               "both metrics", "vqvae_lines_paper",
+               target=(">", "t1_acai:lines/mean_distance"),
+               baselines={"ACAI (t1_acai)": "t1_acai:lines/mean_distance", "AE (t1_ae)": "t1_ae:lines/mean_distance"},
+               extra_checks=[("lines/smoothness", ">", "t1_acai:lines/smoothness")], compare_paths="t1_acai", seeds=SEEDS,
+               criterion="after the shared 15,000-batch budget, mean over 3 seeds: mean distance and smoothness both "
+                         "above t1_acai's by more than 2 standard errors of the difference"),
     Row("t2_ae", "Berthelot et al. 2019, Table 2, Baseline (AE) on MNIST, latent 256 (paper's numbers: not found)",
         "the AE's frozen codes: linear-probe and K-means accuracy, the baseline of t2_acai (3 seeds)",
         ["experiment=ae_mnist_paper"], epochs=10, minutes=150,
