@@ -92,17 +92,19 @@ def compose_cfg(overrides: list[str], output_dir: Path, data_root: Path | None =
 def make_cfg(tmp_path, data_root):
     """make_cfg(model="vae", data="mnist", extra=[...]) -> a composed config for a fast run in tmp_path.
 
-    The data's tiny overrides apply; `data=folder` points at the generated image folder.
+    The data's tiny overrides apply; `data=folder` points at the generated image folder. A second run in the same
+    test takes a `run_dir` of its own (a run directory holds one run).
     """
 
-    def _make(model: str = "ae", data: str = "digits", extra: list[str] | None = None, fast: bool = True):
+    def _make(model: str = "ae", data: str = "digits", extra: list[str] | None = None, fast: bool = True,
+              run_dir: str = "run"):
         overrides = [f"model={model}", f"data={data}", *DATA_OVERRIDES[data], "trainer.accelerator=cpu",
                      "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
         if data == "folder":
             overrides.append(f"data.path={data_root / 'folder'}")
         if fast:
             overrides.append("trainer.fast_dev_run=true")
-        cfg = compose_cfg(overrides + list(extra or []), tmp_path / "run", data_root)
+        cfg = compose_cfg(overrides + list(extra or []), tmp_path / run_dir, data_root)
         return cfg
 
     return _make

@@ -26,7 +26,8 @@ def test_training_lowers_the_test_loss(make_cfg):
     untrained = make_cfg("ae", "digits", ["train=false"], fast=False)
     run_cfg(untrained)
     before = json.loads((Path(untrained.paths.output_dir) / "metrics.json").read_text())["test/loss"]
-    cfg = make_cfg("ae", "digits", ["trainer.max_epochs=3", "callbacks=none", "logger=none"], fast=False)
+    cfg = make_cfg("ae", "digits", ["trainer.max_epochs=3", "callbacks=none", "logger=none"], fast=False,
+                   run_dir="trained")
     run_cfg(cfg)
     after = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["test/loss"]
     assert after < 0.8 * before
