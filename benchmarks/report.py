@@ -690,11 +690,16 @@ MARKERS = {"variants": ("<!-- bench:variants -->", "<!-- /bench:variants -->"),
 
 
 def table_commit(results: dict) -> str | None:
-    """The commit most rows were recorded at: the table's one commit (protocol item 5)."""
+    """The table's one commit (protocol item 5): the clean commit of the newest table run (latest date; among
+    equal dates, the commit most rows were recorded at). Rows recorded at any other commit are stale until rerun."""
     from collections import Counter
 
-    commits = Counter(r.get("commit") for r in results.values() if r.get("commit"))
-    return commits.most_common(1)[0][0] if commits else None
+    counts = Counter(r["commit"] for r in results.values() if r.get("commit") and "dirty" not in r["commit"])
+    dates = {}
+    for r in results.values():
+        if r.get("commit") in counts:
+            dates[r["commit"]] = max(dates.get(r["commit"], ""), str(r.get("date", "")))
+    return max(counts, key=lambda c: (dates[c], counts[c])) if counts else None
 
 
 def short_status(row: Row, r: dict | None, results: dict) -> str:
