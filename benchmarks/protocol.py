@@ -8,7 +8,7 @@ its seeds, the standard error of a gap, whether both sides were scored alike, an
 - **The same evaluation.** FIDs compared across rows need the same classifier (`fid/classifier_id`) and sample
   count; IS-NLLs the same K and image count (`evaluation_settings`).
 - **Staleness.** A result recorded on a `+dirty` tree, under another row definition, or at a commit from which the
-  files that compute it (`COMPUTATION_PATHS`) have changed is stale, and the table says so.
+  files that compute it (`COMPUTATION_PATHS`, less `NOT_COMPUTATION`) have changed is stale, and the table says so.
 """
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 PROTOCOL_SEEDS = 3
 MARGINAL = 0.05  # a headline this close to its threshold (relative) needs seeds like a comparison
 COMPUTATION_PATHS = ("lightning_ae", "conf", "datamodules", "benchmarks/curve.py")
+# Files under COMPUTATION_PATHS that decide where a run writes, what it refuses, how it stops and how it is loaded
+# elsewhere, but never what a row computes: no tensor, random draw or trainer setting goes through them (the
+# training and evaluation path is train.py, building.py, the models, nets, data and evaluation). A change to one of
+# them leaves a row current, so fault and launcher fixes do not send the table back to a rerun of every row.
+NOT_COMPUTATION = tuple(f"lightning_ae/{name}.py" for name in (
+    "api", "checkpointing", "cli", "data_identity", "errors", "export", "interrupts", "loggers", "run_dir",
+    "safe_load", "slurm", "sweep"))
 NOT_YET = "not yet reproduced under the protocol"
 
 
@@ -180,8 +187,10 @@ def verdict(row, result: dict, results: dict) -> str:
 
 @functools.lru_cache(maxsize=None)
 def changed_since(commit: str) -> tuple[str, ...] | None:
-    """The files under COMPUTATION_PATHS that differ between `commit` and HEAD (None: commit unknown here)."""
-    out = subprocess.run(["git", "diff", "--name-only", commit, "HEAD", "--", *COMPUTATION_PATHS], cwd=ROOT,
+    """The files under COMPUTATION_PATHS, less NOT_COMPUTATION, that differ between `commit` and HEAD (None: commit
+    unknown here)."""
+    paths = [*COMPUTATION_PATHS, *(f":(exclude){path}" for path in NOT_COMPUTATION)]
+    out = subprocess.run(["git", "diff", "--name-only", commit, "HEAD", "--", *paths], cwd=ROOT,
                          capture_output=True, text=True)
     return tuple(out.stdout.split()) if out.returncode == 0 else None
 

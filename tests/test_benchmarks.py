@@ -265,6 +265,39 @@ def test_stale_results_and_the_dirty_tree(monkeypatch, capsys):
     assert exit_.value.code == 2 and capsys.readouterr().err.startswith("error: the code has uncommitted changes")
 
 
+def test_launcher_and_fault_files_leave_a_row_current(monkeypatch, tmp_path):
+    """A change to a file that only decides where a run writes or what it refuses (NOT_COMPUTATION) keeps a row's
+    result current; a change to a model, or to train.py, makes it stale."""
+    import subprocess
+
+    from benchmarks import protocol
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    for name in ("lightning_ae/run_dir.py", "lightning_ae/train.py", "lightning_ae/models/ae.py", "README.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "row")
+    row_commit = git("rev-parse", "--short", "HEAD")
+    monkeypatch.setattr(protocol, "ROOT", tmp_path)
+
+    def changed_after(*edits):
+        for name in edits:
+            (tmp_path / name).write_text("x = 2\n")
+        git("commit", "-qam", "change")
+        protocol.changed_since.cache_clear()
+        return protocol.changed_since(row_commit)
+
+    assert changed_after("lightning_ae/run_dir.py", "README.md") == ()
+    assert changed_after("lightning_ae/train.py") == ("lightning_ae/train.py",)
+    assert changed_after("lightning_ae/models/ae.py") == ("lightning_ae/models/ae.py", "lightning_ae/train.py")
+    protocol.changed_since.cache_clear()
+
+
 def _fake_runs(monkeypatch, tmp_path, metric_of_seed, fit_cpu=120.0):
     """report.run without subprocesses: training writes a curve and a checkpoint, evaluation an eval.json."""
     from benchmarks import report
