@@ -66,10 +66,13 @@ def _image_shape(config: dict | None) -> tuple | None:
 
 def check_shapes_match(path: str, model, config: dict) -> None:
     """One line naming the first weight whose shape differs between the checkpoint and the configured model,
-    and why: the data's image shape changed, or else the network settings (model.*) did."""
+    and why: the data's image shape changed, or else the network settings (model.*) did. Training on from it also
+    needs the step loop it was trained with (`check_same_loop`)."""
     from lightning_ae.safe_load import load_checkpoint
 
     ckpt = load_checkpoint(path)
+    if config.get("train", True):
+        check_same_loop(path, ckpt, model)
     own, weights = model.state_dict(), ckpt.get("state_dict", {})
     unmatched = sorted(set(own) ^ set(weights))
     if unmatched:
@@ -85,6 +88,18 @@ def check_shapes_match(path: str, model, config: dict) -> None:
                    "the network settings differ from the ones it was trained with: use its model.* values")
             raise UserError(f"ckpt_path={path} does not fit this model: {name} is {tuple(saved.shape)} in the "
                             f"checkpoint but {tuple(own[name].shape)} here; {why}")
+
+
+def check_same_loop(path: str, ckpt: dict, model) -> None:
+    """model.fused_steps > 1 (manual optimization) and 1 (Lightning's automatic loop) count their steps apart, so a
+    fit cannot move from one to the other. Said here, before the run directory is touched; the model's
+    `on_load_checkpoint` says the same inside fit, for checkpoints that reach it another way."""
+    stored = ((ckpt.get("lightning_ae") or {}).get("config") or {}).get("model") or {}
+    was, now = int(stored.get("fused_steps", 1)), int(getattr(model, "fused_steps", 1))
+    if (was > 1) != (now > 1):
+        raise UserError(f"{path} was trained with model.fused_steps={was}; resume it with model.fused_steps={was} "
+                        "(fused steps need manual optimization, which trainer.gradient_clip_val and "
+                        "accumulate_grad_batches turn off), or start a new run")
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:

@@ -41,10 +41,14 @@ def _key_value(arg: str) -> tuple[str, str] | None:
 def check_overrides(args: list[str]) -> None:
     """Raise UserError for `group=option` where the option does not exist, and for a run directory
     below a regular file (before Hydra tries to create it)."""
+    given = dict(kv for kv in map(_key_value, args) if kv is not None)
     for arg in args:
         kv = _key_value(arg)
         if kv is not None and kv[0] in ("hydra.run.dir", "hydra.sweep.dir"):
             check_run_dir(*kv)
+    check_default_run_dir(given, multirun=any(a in ("-m", "--multirun") for a in args))
+    for arg in args:
+        kv = _key_value(arg)
         if kv is None or kv[0] not in GROUPS or any(s in kv[1] for s in ("${", "(", "null")):
             continue
         key, raw = kv
@@ -66,6 +70,20 @@ def check_run_dir(key: str, raw: str) -> None:
         from lightning_ae.run_dir import check_writable
 
         check_writable(key, raw)
+
+
+def check_default_run_dir(given: dict[str, str], multirun: bool) -> None:
+    """Without hydra.run.dir (hydra.sweep.dir under -m), Hydra makes the run directory below paths.log_dir
+    (`outputs/` in the folder you launch from): a folder this user cannot write is one line, not Hydra's traceback."""
+    if given.get("hydra.sweep.dir" if multirun else "hydra.run.dir"):
+        return
+    log_dir = given.get("paths.log_dir", "outputs")
+    if "${" in log_dir:
+        return
+    from lightning_ae.run_dir import check_writable
+
+    check_writable("paths.log_dir", log_dir, hint="run from a folder you can write, or set paths.log_dir=... "
+                                                   f"or {'hydra.sweep.dir' if multirun else 'hydra.run.dir'}=...")
 
 
 def _first_values(args: list[str]) -> list[str]:

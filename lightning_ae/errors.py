@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 
 log = logging.getLogger("lightning_ae")
@@ -36,5 +37,9 @@ def user_errors():
     """Turn a UserError raised anywhere inside into the one-line message and its exit status (2)."""
     try:
         yield
+    except Preempted as e:  # every rank of a DDP run stops with the same line: rank zero says it
+        if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0:
+            fail(str(e), e.exit_code)
+        sys.exit(e.exit_code)
     except UserError as e:
         fail(str(e), e.exit_code)

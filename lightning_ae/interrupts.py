@@ -6,6 +6,12 @@ passed on as a SIGTERM to this process: Lightning stops after the batch in fligh
 state resumes exactly, and `LastCheckpoint` saves on that stop. A second Ctrl-C ends the process at once
 (`os._exit`): checkpoints are written to a temporary file and renamed, so `last.ckpt` is then the previous save.
 Outside a trainer call the first Ctrl-C is the usual KeyboardInterrupt, which `train.run` turns into the line.
+
+Under multi-process DDP the ranks must stop at the same batch: Lightning's SIGTERM handler (2.6) runs a collective
+broadcast inside the signal handler, at whatever point each rank was, and the ranks' collectives then no longer
+match (a crash, no checkpoint). So while a DDP fit runs (`coordinated`, set by `LastCheckpoint`), the first Ctrl-C
+is only recorded (`stop_requested`); `LastCheckpoint` broadcasts rank zero's answer at every batch end, and all ranks
+save and stop there together.
 """
 from __future__ import annotations
 
@@ -13,6 +19,15 @@ import os
 import signal
 import sys
 import threading
+
+
+coordinated = False  # a multi-process DDP fit is running: the stop is agreed at a batch end (LastCheckpoint)
+_requested = False
+
+
+def stop_requested() -> bool:
+    """Whether Ctrl-C was pressed during a coordinated (DDP) fit."""
+    return _requested
 
 
 class CtrlC:
@@ -28,6 +43,8 @@ class CtrlC:
         return self
 
     def __exit__(self, *exc) -> None:
+        global _requested
+        _requested = False
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
 
@@ -37,6 +54,10 @@ class CtrlC:
             print("error: Ctrl-C again: stopped at once, without saving; checkpoints/last.ckpt (if any) holds "
                   "the last completed save", file=sys.stderr, flush=True)
             os._exit(130)
+        if coordinated:
+            global _requested
+            _requested = True  # the ranks stop together at the next batch end
+            return
         if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None):
             signal.raise_signal(signal.SIGTERM)  # a trainer runs: it stops and saves as on a pre-emption
         else:

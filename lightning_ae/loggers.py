@@ -14,7 +14,7 @@ import socket
 import warnings
 from pathlib import Path
 
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -118,15 +118,32 @@ class ContinuingCSVLogger(CSVLogger):
 
 
 def _run_id(save_dir: str) -> str:
-    """The W&B run id of this run directory: made once, kept in `<save_dir>/wandb/run_id` for resumes."""
+    """The W&B run id of this run directory: the one kept in `<save_dir>/wandb/run_id` by an earlier attempt (a
+    resume appends to its W&B run), else a new one, kept there once the run creates its W&B run (`_RunIdKept`)."""
+    path = Path(save_dir) / "wandb" / "run_id"
+    return path.read_text().strip() if path.is_file() else secrets.token_hex(4)
+
+
+def _keep_run_id(save_dir: str, run_id: str) -> None:
     path = Path(save_dir) / "wandb" / "run_id"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(path, "x") as fh:  # the first process to get here decides; DDP ranks read the same id
-            fh.write(secrets.token_hex(4))
+        with open(path, "x") as fh:
+            fh.write(run_id)
     except FileExistsError:
         pass
-    return path.read_text().strip()
+
+
+class _RunIdKept(WandbLogger):
+    """Lightning's WandbLogger that writes the run id into the run directory when its W&B run is created: on rank
+    zero, at the first log, after every check of train.py has passed, so a run refused before it starts leaves no
+    `wandb/` behind in a directory it does not own."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        _keep_run_id(self._save_dir, self._id)
+        return super().experiment
 
 
 def wandb_logger(mode: str = "offline", name: str | None = None, group: str | None = None, **kwargs):
@@ -136,8 +153,6 @@ def wandb_logger(mode: str = "offline", name: str | None = None, group: str | No
     Runs are named after the job's overrides; the jobs of one multirun share the group `<group>-<sweep>`.
     The run id is stored in the run directory, so a resumed run (`resume=auto`) appends to the same W&B run.
     """
-    from pytorch_lightning.loggers import WandbLogger
-
     job_name, sweep = _hydra_job()
     name = name or job_name
     if sweep:
@@ -148,5 +163,5 @@ def wandb_logger(mode: str = "offline", name: str | None = None, group: str | No
                     "(upload later with `wandb sync`)")
         mode = "offline"
     save_dir = kwargs.pop("save_dir", ".")
-    return WandbLogger(name=name, group=group, mode=mode, save_dir=save_dir, id=_run_id(save_dir),
-                       resume="allow", **kwargs)
+    return _RunIdKept(name=name, group=group, mode=mode, save_dir=save_dir, id=_run_id(save_dir),
+                      resume="allow", **kwargs)

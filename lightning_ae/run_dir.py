@@ -118,13 +118,14 @@ class RunLogHandler(logging.FileHandler):
             super().emit(record)
 
 
-def check_writable(key: str, raw: str) -> None:
-    """`hydra.run.dir` (or sweep dir) that this user cannot create or write into: one line."""
+def check_writable(key: str, raw: str, hint: str = "choose a run directory you can write (or change its "
+                                                   "permissions)") -> None:
+    """`hydra.run.dir` (or sweep dir, or the log folder they default to) that this user cannot create or write
+    into: one line."""
     path = Path(raw).expanduser().absolute()
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{key}={raw}: {existing} is not writable by this user; choose a run directory you can "
-                        "write (or change its permissions)")
+        raise UserError(f"{key}={raw}: {existing} is not writable by this user; {hint}")
 
 
 def save_run_config(cfg: DictConfig) -> None:

@@ -7,7 +7,8 @@
   sweep. Every job's overrides were checked before the first one started (lightning_ae/cli.py check_values).
 - `SweepSummary`: after the multirun, a row per job: its overrides, `status` (ok / failed), its `error`, metrics.
   A grid sweep with a failed job then exits with status 1 and one line (`failed_jobs`, read by `train.main`), so
-  scripts and schedulers see it; an Optuna search does not (a failed trial is part of a search).
+  scripts and schedulers see it; an Optuna search does not (a failed trial is part of a search), unless every
+  trial failed: then it ends with one line and status 1 (`end_a_search_with_no_result`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import csv
 import math
 import json
 import logging
+import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -23,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger("lightning_ae")
 ERROR_FILE = "error.txt"
 failed_jobs: list[str] = []  # the failed jobs of this process's grid sweep, set at its end by SweepSummary
+search_jobs: list = []  # the jobs of this process's multirun so far, and the scores of those that finished
+search_scores: list[float | None] = []
 
 
 def run_job(run, cfg: DictConfig):
@@ -32,9 +36,12 @@ def run_job(run, cfg: DictConfig):
     from lightning_ae.errors import Preempted, UserError
     from lightning_ae.run_dir import claimed_here, holds_run, open_logs, release
 
+    search_jobs.append(cfg)
     try:
         value = run(cfg)
-        return None if value is not None and not math.isfinite(value) else value  # a NaN score: failed too
+        value = None if value is not None and not math.isfinite(value) else value  # a NaN score: failed too
+        search_scores.append(value)
+        return value
     except Preempted:
         raise
     except UserError as e:
@@ -52,7 +59,24 @@ def run_job(run, cfg: DictConfig):
             overrides.write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
         open_logs()  # the job's log (a traceback included) goes to its directory too
         release()
+    end_a_search_with_no_result()
     return None
+
+
+def end_a_search_with_no_result() -> None:
+    """The last trial of an Optuna search, and no trial of this launch has a score: the sweeper would fail on
+    reading its best trial (a traceback). The summary is written and the search ends here with one line, status 1."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra = HydraConfig.get()
+    if "optuna" not in str(hydra.sweeper.get("_target_", "")) or len(search_jobs) < hydra.sweeper.n_trials \
+            or any(score is not None for score in search_scores):
+        return
+    sweep_dir = Path(hydra.sweep.dir)
+    write_summary(sweep_dir, collect(sweep_dir))
+    print(f"error: all {len(search_jobs)} trials of the Optuna search failed, so it has no best trial; their errors "
+          f"are in {sweep_dir.resolve() / 'summary.md'} and each trial's error.txt", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def collect(sweep_dir: Path) -> list[dict]:

@@ -117,8 +117,10 @@ def run_cfg(cfg):
     return run(cfg)
 
 
-def run_cli(args: list[str], cwd: Path, module: str = "lightning_ae", timeout: int = 300, env: dict | None = None):
-    """Run `python -m <module> <args>` in `cwd` as a user would; returns the CompletedProcess."""
+def run_cli(args: list[str], cwd: Path, module: str = "lightning_ae", timeout: int = 300, env: dict | None = None,
+            own_group: bool = False):
+    """Run `python -m <module> <args>` in `cwd` as a user would; returns the CompletedProcess. `own_group`: in a
+    process group of its own, as a terminal starts a command (a signal to the group then spares pytest)."""
     import subprocess
     import sys
 
@@ -126,7 +128,7 @@ def run_cli(args: list[str], cwd: Path, module: str = "lightning_ae", timeout: i
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1",
                 "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, start_new_session=own_group)
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,8 @@ ERROR_PATHS = {
     "unknown resume": (["resume=sometimes"], "resume=sometimes is not understood"),
     "missing data": (["data=mnist", "data.download=false", "paths.data_dir=empty"], "paths.data_dir"),
     "unknown trainer option": (["+trainer.fast_run=true"], "fast_run"),
+    "new run over it, logging to W&B": (["logger=wandb"], "already holds a run"),
+    "other step loop": (["model.fused_steps=1", "resume=auto"], "was trained with model.fused_steps=10"),
 }
 
 
@@ -160,6 +162,29 @@ def test_ddp_ranks_share_the_run_lock(tmp_path):
     assert (tmp_path / "run" / ".lock.pid").read_text().strip().isdigit()
 
 
+@pytest.mark.slow
+def test_ctrl_c_under_ddp_stops_every_rank_at_one_batch_and_resumes_exactly(tmp_path):
+    """A terminal's Ctrl-C reaches every rank. The ranks agree on the batch to stop at, save it, and exit 130 with
+    one line; the resumed run ends with the weights and the history of a run never interrupted."""
+    ddp = ["trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu", "trainer.max_steps=12", *SHORT]
+    whole = run_cli(["hydra.run.dir=whole", *ddp], tmp_path)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    res = run_cli(["hydra.run.dir=run", *ddp, *signal_at(5), "+callbacks.signal.group=true"], tmp_path, env=ENV,
+                  own_group=True)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert one_error_line(res, 130) == f"error: stopped by Ctrl-C at step 5; {last} holds it; rerun the same " \
+                                       "command with resume=auto to continue"
+    assert torch.load(last, weights_only=False, map_location="cpu")["global_step"] == 5
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]  # no epoch checkpoint of a cut epoch
+    resumed = run_cli(["hydra.run.dir=run", *ddp, "resume=auto"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    weights = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")["state_dict"]
+               for d in (tmp_path / "whole", tmp_path / "run")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    steps = [[r for r in history(tmp_path / d) if "train/loss" in r] for d in ("whole", "run")]
+    assert len(steps[0]) == 12 and steps[1] == steps[0]  # (an epoch's mean covers the batches since the resume)
+
+
 def test_an_unwritable_run_dir_is_one_line(tmp_path, monkeypatch):
     """As root every folder is writable, so the permission is stubbed: the check asks os.access."""
     from lightning_ae.cli import check_overrides
@@ -171,6 +196,29 @@ def test_an_unwritable_run_dir_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
     with pytest.raises(UserError, match=f"{locked} is not writable by this user"):
         check_overrides([f"hydra.run.dir={locked / 'run'}"])
+
+
+def test_an_unwritable_launch_folder_is_one_line(tmp_path, monkeypatch):
+    """No hydra.run.dir: Hydra would make outputs/ in the launch folder (or below paths.log_dir), so that folder is
+    checked, for runs and for sweeps; an explicit run directory elsewhere is not held back by it."""
+    from lightning_ae.cli import check_overrides
+    from lightning_ae.errors import UserError
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.chdir(locked)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).absolute() == locked else real(p, mode))
+    for args, given, hint in [([], "paths.log_dir=outputs", "hydra.run.dir"),
+                              (["-m", "seed=0,1"], "paths.log_dir=outputs", "hydra.sweep.dir"),
+                              (["paths.log_dir=logs"], "paths.log_dir=logs", "hydra.run.dir")]:
+        with pytest.raises(UserError) as err:
+            check_overrides(args)
+        assert str(err.value) == f"{given}: {locked} is not writable by this user; run from a folder you can " \
+                                 f"write, or set paths.log_dir=... or {hint}=..."
+    check_overrides([f"hydra.run.dir={tmp_path / 'elsewhere'}"])
+    check_overrides(["-m", f"hydra.sweep.dir={tmp_path / 'elsewhere'}"])
+    check_overrides([f"paths.log_dir={tmp_path / 'logs'}"])
 
 
 def image_folder(root: Path, shade: int) -> Path:

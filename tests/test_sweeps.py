@@ -54,3 +54,19 @@ def test_optuna_records_a_failed_trial_and_goes_on(tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_params"]["optimizer.lr"] > 0
     assert all("Invalid learning rate" in (j / "error.txt").read_text() for j in failed)
+
+
+@pytest.mark.slow
+def test_an_optuna_search_whose_every_trial_fails_is_one_line(tmp_path):
+    """Every learning rate drawn is negative: no trial scores, so the sweeper has no best trial to report. The
+    search ends with status 1 and one line, and summary.md lists the failed trials."""
+    res = run_cli(["-m", "hparams_search=vae_optuna", "hydra.sweeper.n_trials=2", "trainer.fast_dev_run=true",
+                   "optimizer.lr=interval(-0.002,-0.001)", "logger=none", *QUIET], tmp_path)
+    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"error: all 2 trials of the Optuna search failed, so it has no best trial; their errors are in "
+        f"{sweep.resolve() / 'summary.md'} and each trial's error.txt")
+    table = (sweep / "summary.md").read_text()
+    assert table.count("| failed | optimizer: Invalid learning rate") == 2
+    assert not (sweep / "optimization_results.yaml").exists()

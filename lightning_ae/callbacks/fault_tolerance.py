@@ -11,6 +11,7 @@ import torch
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from lightning_ae import interrupts
 from lightning_ae.errors import UserError
 
 clock = time.monotonic  # seconds, for LastCheckpoint.every_n_minutes (a test replaces it)
@@ -89,6 +90,7 @@ class LastCheckpoint(Checkpoint):
         self._saved_step = -1
         self._saved_at = clock()
         self._pending = False  # a step checkpoint of this process waits in `pending` (no file system call per batch)
+        self._stopping = False  # Ctrl-C during a DDP fit, agreed at a batch end (lightning_ae/interrupts.py)
 
     def _save(self, trainer, path: Path | None = None) -> None:
         if trainer.global_step != self._saved_step:
@@ -111,11 +113,15 @@ class LastCheckpoint(Checkpoint):
 
     def _time_is_up(self, trainer) -> bool:
         due = self.every_seconds is not None and clock() - self._saved_at >= self.every_seconds
-        return bool(trainer.strategy.broadcast(due)) if trainer.world_size > 1 else due
+        if trainer.world_size > 1:  # rank 0 decides, for the periodic save and for a Ctrl-C (interrupts.py)
+            due, self._stopping = trainer.strategy.broadcast((due, interrupts.stop_requested()))
+        return bool(due)
 
     def on_fit_start(self, trainer, pl_module):
         self._saved_at = clock()
+        self._stopping = False
         self._drop_pending(trainer)  # an earlier process's, whose batch may not have reached the loggers
+        interrupts.coordinated = trainer.world_size > 1
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self._commit(trainer)  # the previous batch's rows have reached the loggers
@@ -125,19 +131,35 @@ class LastCheckpoint(Checkpoint):
         # batch that reaches trainer.max_steps, since a save at the end of an epoch cut short there would mark the
         # epoch done, and a run extended from it would skip the epoch's other batches
         crossed = self.every and trainer.global_step // self.every > max(self._saved_step, 0) // self.every
-        if crossed or 0 < trainer.max_steps <= trainer.global_step or self._time_is_up(trainer):
+        due = self._time_is_up(trainer)  # every batch: under DDP a collective all ranks call
+        if self._stopping:  # Ctrl-C under DDP: every rank saves this batch's state, then stops (SIGTERMException
+            # at the epoch's end or validation start, which train.fit turns into the Ctrl-C line, status 130)
+            self._saved_step = -1
+            trainer.should_stop = True
+        if crossed or 0 < trainer.max_steps <= trainer.global_step or due or self._stopping:
             self._save(trainer, self.pending)
+
+    def on_validation_start(self, trainer, pl_module):
+        if self._stopping:  # Lightning validates an epoch cut short by should_stop: not for a Ctrl-C
+            raise SIGTERMException
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._commit(trainer)
+        if self._stopping:  # the epoch was cut short at the Ctrl-C: its pending batch-end save is last.ckpt
+            raise SIGTERMException
         last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs > 0
         if last_epoch or trainer.should_stop or self._time_is_up(trainer):
             self._save(trainer)
 
     def on_train_end(self, trainer, pl_module):
         self._commit(trainer)
+        interrupts.coordinated = False
 
     def on_exception(self, trainer, pl_module, exception):
+        interrupts.coordinated = False
+        if self._stopping:  # the Ctrl-C stop of a DDP fit, saved at its batch end; its rows are logged by now
+            self._commit(trainer)
+            return
         if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
             self._saved_step = -1  # the state at the signal, even where a pending file holds this step
             self._save(trainer)
