@@ -162,7 +162,17 @@ def gap(row, key: str, ref, result: dict, results: dict) -> float:
 
 def verdict(row, result: dict, results: dict) -> str:
     """reproduced (every seed agrees / gap > 2 standard errors / one seed), short: ..., not comparable: ...,
-    incomplete: ..., or met but not yet reproduced under the protocol (too few seeds), or the run's failure."""
+    incomplete: ..., or met but not yet reproduced under the protocol (too few seeds), or the run's failure;
+    led by "partial (...)" while some of the row's seeds are still to run (report.py --seeds)."""
+    judged = _verdict(row, result, results)
+    missing = [str(s) for s in row.seeds if str(s) not in (result.get("seeds") or {})]
+    if result.get("seeds") and missing and result.get("status") == "ok":
+        have = len(row.seeds) - len(missing)
+        return f"partial ({have} of {len(row.seeds)} seeds; the rest: --seeds {','.join(missing)}): {judged}"
+    return judged
+
+
+def _verdict(row, result: dict, results: dict) -> str:
     if result.get("status") != "ok":
         return result.get("status", "not run")
     metrics = result.get("metrics") or {}

@@ -499,7 +499,8 @@ def cpu_budget(row: Row, results: dict) -> tuple[float | None, str | None]:
 
 
 def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
-    """Every seed of the row: train, evaluate; the row's metrics are the seeds' means (sd beside them)."""
+    """Every seed of the row (or those of `--seeds`): train, evaluate; the row's metrics are the seeds' means (sd
+    beside them)."""
     results = load_results() if results is None else results
     root = Path(args.runs_dir) / budget / row.name
     cpu, why = cpu_budget(row, results)
@@ -512,7 +513,7 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
         return result | {"status": why}
     needed = results.get(row.needs) or {} if row.needs else {}
     seeds = {}
-    for seed in row.seeds:
+    for seed in getattr(args, "seeds", None) or row.seeds:
         out = seed_dir(root, seed)
         out.mkdir(parents=True, exist_ok=True)
         if args.eval_only:
@@ -524,7 +525,17 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
             seeds[str(seed)] = trained | {"status": trained.get("status", "no checkpoint to evaluate")}
             continue
         evaluated = evaluate_row(row, out, trained["ckpt"])
-        seeds[str(seed)] = trained | evaluated | ({} if "status" in evaluated else {"status": "ok"})
+        seeds[str(seed)] = trained | evaluated | ({} if "status" in evaluated else {"status": "ok"}) | {
+            "commit": result["commit"], "date": result["date"]}
+    return summarised(result, seeds)
+
+
+SUMMARY_KEYS = ("seeds", "status", "metrics", "metrics_sd", "ckpt", "curve", "epochs", "fit_s", "fit_cpu_s", "steps",
+                "cpu_s_per_step", "train_cpu_s", "torch_threads", "eval_wall_s", "evaluation_settings")
+
+
+def summarised(result: dict, seeds: dict[str, dict]) -> dict:
+    """`result` with its seeds and what they sum up to: status, mean and sd of each metric, mean costs."""
     ok = {k: v for k, v in seeds.items() if v.get("status") == "ok"}
     failed = [f"seed {k}: {v['status']}" for k, v in seeds.items() if v.get("status") != "ok"]
     result["seeds"] = {k: {key: v for key, v in facts.items()} for k, facts in seeds.items()}
@@ -540,6 +551,21 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
                      "cpu_s_per_step": mean("cpu_s_per_step"), "train_cpu_s": mean("train_cpu_s"),
                      "torch_threads": first.get("torch_threads"), "eval_wall_s": mean("eval_wall_s"),
                      "evaluation_settings": first.get("evaluation_settings")}
+
+
+def with_other_seeds(old: dict | None, new: dict, row: Row) -> dict:
+    """A run of some of a row's seeds (`--seeds`) joins the seeds recorded before when they were computed by the
+    same code (a clean commit from which no file under COMPUTATION_PATHS, less NOT_COMPUTATION, has changed) under
+    the same row definition; a seed run again replaces its earlier run. Otherwise the new seeds stand alone. So a
+    row too long for one session runs a seed at a time, each seed keeping its own commit and date."""
+    if not old or old.get("row_spec") != new.get("row_spec") or stale(row, old) or not old.get("seeds"):
+        return new
+    kept = {k: v for k, v in old["seeds"].items() if k not in new.get("seeds", {}) and str(k).isdigit()
+            and int(k) in row.seeds}
+    if not kept:
+        return new
+    seeds = dict(sorted({**kept, **new.get("seeds", {})}.items(), key=lambda kv: int(kv[0])))
+    return summarised({k: v for k, v in new.items() if k not in SUMMARY_KEYS}, seeds)
 
 
 def kept_with_earlier(old: dict | None, new: dict, row: Row, results: dict) -> dict:
@@ -774,6 +800,9 @@ def main(argv=None) -> None:
                    help="continue the rows' runs from their last.ckpt up to the rows' (raised) epoch budgets, "
                         "appending to their curves (resume is exact: the same as training that long from the start)")
     p.add_argument("--render", action="store_true", help="only re-render RESULTS.md, the README's tables and the figures")
+    p.add_argument("--seeds", type=lambda v: tuple(int(x) for x in v.split(",")),
+                   help="run only these of each row's seeds (e.g. 0 or 1,2): they join the seeds recorded before "
+                        "where the same code computed them, so a long row can run a seed per session")
     p.add_argument("--allow-dirty", action="store_true",
                    help="run rows on a tree with uncommitted changes to the code (the rows are then marked stale)")
     args = p.parse_args(argv)
@@ -784,6 +813,10 @@ def main(argv=None) -> None:
     if unknown:
         print(f"error: unknown rows {', '.join(sorted(unknown))}; rows of --budget {args.budget}: "
               f"{', '.join(r.name for r in rows)}", file=sys.stderr)
+        sys.exit(2)
+    foreign = next(((r, k) for r in rows if r.name in names for k in args.seeds or () if k not in r.seeds), None)
+    if foreign:
+        print(f"error: --seeds {foreign[1]}: row {foreign[0].name} has seeds {list(foreign[0].seeds)}", file=sys.stderr)
         sys.exit(2)
     if not args.render and not args.allow_dirty and commit().endswith("+dirty"):
         print("error: the code has uncommitted changes, so no commit would describe these results; commit first "
@@ -798,6 +831,7 @@ def main(argv=None) -> None:
             continue
         result = run_row(row, args.budget, args, results)
         results = load_results()  # re-read: another report may have added rows meanwhile
+        result = with_other_seeds(results.get(row.name), result, row)
         results[row.name] = kept_with_earlier(results.get(row.name), result, row, results)
         RESULTS_JSON.write_text(json.dumps(list(results.values()), indent=1, sort_keys=True))
         try:

@@ -422,3 +422,34 @@ def test_every_rows_evaluation_overrides_compose(tmp_path):
         if "evaluation.probe.pixels=true" in row.evaluation:
             assert cfg.evaluation.probe.pixels is True
         assert cfg.evaluation.fid.num_samples == 10000  # protocol: FID on 10,000 samples in every row
+
+
+def test_a_long_row_runs_a_seed_at_a_time_and_its_seeds_join(monkeypatch, tmp_path):
+    """`--seeds`: seed 0 first (a partial row, its verdict says so), then seeds 1 and 2 from the same code join it;
+    the row is then summed up over all three as if run at once. A seed computed by other code does not join."""
+    from argparse import Namespace
+
+    from benchmarks import protocol, report
+
+    _fake_runs(monkeypatch, tmp_path, lambda seed: 1.0 + seed)
+    monkeypatch.setattr(protocol, "changed_since", lambda c: {"abc": (), "old": ("lightning_ae/models/ae.py",)}[c])
+    row = _row(seeds=(0, 1, 2), target=("<", 10.0))
+
+    def run(seeds, old):
+        args = Namespace(runs_dir=str(tmp_path / f"run{len(list(tmp_path.iterdir()))}"), data_dir="d",
+                         max_minutes=None, eval_only=False, extend=False, seeds=seeds)
+        return report.with_other_seeds(old, report.run_row(row, "cpu", args, results={}), row)
+
+    first = run((0,), None)
+    assert set(first["seeds"]) == {"0"} and first["metrics"]["m"] == 1.0
+    assert protocol.verdict(row, first, {}) == "partial (1 of 3 seeds; the rest: --seeds 1,2): reproduced (one seed)"
+    whole = run((1, 2), first)
+    assert set(whole["seeds"]) == {"0", "1", "2"} and whole["seeds"]["0"]["commit"] == "abc"
+    assert whole["metrics"]["m"] == pytest.approx(2.0) and whole["metrics_sd"]["m"] == pytest.approx(1.0)
+    assert whole["fit_cpu_s"] == pytest.approx(121.0)
+    assert protocol.verdict(row, whole, {}) == "reproduced (every seed agrees)"
+    again = run((2,), whole)  # a seed run again replaces its earlier run
+    assert set(again["seeds"]) == {"0", "1", "2"} and again["metrics"]["m"] == pytest.approx(2.0)
+    other_code = run((1, 2), {**first, "commit": "old"})
+    assert set(other_code["seeds"]) == {"1", "2"}
+    assert protocol.verdict(row, other_code, {}).startswith("partial (2 of 3 seeds; the rest: --seeds 0)")
