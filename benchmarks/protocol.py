@@ -205,6 +205,19 @@ def changed_since(commit: str) -> tuple[str, ...] | None:
     return tuple(out.stdout.split()) if out.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=None)
+def computation(commit: str) -> str | None:
+    """A fingerprint of the files that compute a row at `commit` (COMPUTATION_PATHS less NOT_COMPUTATION: the git
+    blob ids of each, hashed together), recorded with every result; two commits with the same fingerprint compute
+    every row alike, so their rows make one table. None for a modified tree or a commit unknown here."""
+    if not commit or commit.endswith("+dirty"):
+        return None
+    out = subprocess.run(["git", "ls-tree", "-r", commit, "--", *COMPUTATION_PATHS], cwd=ROOT, capture_output=True,
+                         text=True)
+    kept = [line for line in out.stdout.splitlines() if line.split("\t", 1)[-1] not in NOT_COMPUTATION]
+    return hashlib.sha1("\n".join(kept).encode()).hexdigest()[:12] if out.returncode == 0 and kept else None
+
+
 def stale(row, result: dict, git: bool = True) -> str | None:
     """Why a recorded result no longer describes the code at HEAD (None when it does). `git=False` leaves out the
     check against HEAD's files (what results.json and report.py alone decide: the README's column)."""

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.protocol import aggregate, fmt, row_spec, seed_metrics, stale, verdict  # noqa: E402
+from benchmarks.protocol import aggregate, computation, fmt, row_spec, seed_metrics, stale, verdict  # noqa: E402
 
 HERE = ROOT / "benchmarks"
 RESULTS_JSON, RESULTS_MD, FIGURES = HERE / "results.json", HERE / "RESULTS.md", HERE / "figures"
@@ -508,6 +508,7 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
               "cpu_seconds_budget": cpu, "cpu_budget_from": row.cpu_budget_from, "seeds_budget": list(row.seeds),
               "criterion": row.criterion, "row_spec": row_spec(row),
               "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),
+              "computation": computation(commit()),
               "threads": os.environ.get("OMP_NUM_THREADS", "all"), "minutes_cap": cap(row, args)}
     if why:
         return result | {"status": why}
@@ -728,13 +729,21 @@ def table_commit(results: dict) -> str | None:
     return max(counts, key=lambda c: (dates[c], counts[c])) if counts else None
 
 
+def at_table_commit(r: dict, results: dict) -> bool:
+    """Recorded at the table's commit, or at one whose computation fingerprint is the table's (protocol.computation:
+    the same files compute the row, so it belongs to the same table)."""
+    tc = table_commit(results)
+    prints = {x.get("computation") for x in results.values() if x.get("commit") == tc} - {None}
+    return r.get("commit") == tc or (r.get("computation") is not None and r.get("computation") in prints)
+
+
 def short_status(row: Row, r: dict | None, results: dict) -> str:
     """The README's words for a row: its status (up to the first colon), whether it is at the table's commit, and
     its headline. (HEAD moves on after a table run: RESULTS.md tells which rows HEAD's changes made stale.)"""
     if r is None:
         return f"`{row.name}`: not run"
     words = status(row, r, results, git=False)
-    if "**stale**" not in words and r.get("commit") != table_commit(results):
+    if "**stale**" not in words and not at_table_commit(r, results):
         words += f" — **stale**: recorded at {r.get('commit')}, not at the table's commit {table_commit(results)}"
     head, _, _ = words.partition(": ")
     value = (r.get("metrics") or {}).get(row.headline[0])

@@ -453,3 +453,25 @@ def test_a_long_row_runs_a_seed_at_a_time_and_its_seeds_join(monkeypatch, tmp_pa
     other_code = run((1, 2), {**first, "commit": "old"})
     assert set(other_code["seeds"]) == {"1", "2"}
     assert protocol.verdict(row, other_code, {}).startswith("partial (2 of 3 seeds; the rest: --seeds 0)")
+
+
+def test_rows_whose_commits_compute_alike_make_one_table():
+    """A row recorded at another commit belongs to the table when its computation fingerprint is the table's, and
+    is stale in the README when it differs or was never recorded."""
+    from benchmarks import report
+
+    results = {"a": {"commit": "c2", "date": "2026-12-07", "computation": "f1"},
+               "b": {"commit": "c2", "date": "2026-12-07", "computation": "f1"},
+               "same": {"commit": "c1", "date": "2026-12-06", "computation": "f1"},
+               "other": {"commit": "c0", "date": "2026-12-06", "computation": "f0"},
+               "unknown": {"commit": "c0", "date": "2026-12-06"}}
+    assert report.table_commit(results) == "c2"
+    assert [n for n, r in results.items() if report.at_table_commit(r, results)] == ["a", "b", "same"]
+
+
+def test_the_computation_fingerprint_leaves_out_launcher_and_fault_files():
+    from benchmarks import protocol
+
+    assert protocol.computation("HEAD") is not None and protocol.computation("HEAD+dirty") is None
+    assert all(path.startswith("lightning_ae/") and (protocol.ROOT / path).is_file()
+               for path in protocol.NOT_COMPUTATION)  # a renamed file would silently count again
