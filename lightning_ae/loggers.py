@@ -142,7 +142,9 @@ class _RunIdKept(WandbLogger):
     @property
     @rank_zero_experiment
     def experiment(self):
-        _keep_run_id(self._save_dir, self._id)
+        if not getattr(self, "_id_kept", False):  # once: Lightning reads `experiment` at every log call
+            _keep_run_id(self._save_dir, self._id)
+            self._id_kept = True
         return super().experiment
 
 

@@ -25,8 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger("lightning_ae")
 ERROR_FILE = "error.txt"
 failed_jobs: list[str] = []  # the failed jobs of this process's grid sweep, set at its end by SweepSummary
-search_jobs: list = []  # the jobs of this process's multirun so far, and the scores of those that finished
-search_scores: list[float | None] = []
+search_scores: list[float | None] = []  # each job of this process's multirun so far: its score, None if it failed
 
 
 def run_job(run, cfg: DictConfig):
@@ -36,7 +35,6 @@ def run_job(run, cfg: DictConfig):
     from lightning_ae.errors import Preempted, UserError
     from lightning_ae.run_dir import claimed_here, holds_run, open_logs, release
 
-    search_jobs.append(cfg)
     try:
         value = run(cfg)
         value = None if value is not None and not math.isfinite(value) else value  # a NaN score: failed too
@@ -59,6 +57,7 @@ def run_job(run, cfg: DictConfig):
             overrides.write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
         open_logs()  # the job's log (a traceback included) goes to its directory too
         release()
+    search_scores.append(None)
     end_a_search_with_no_result()
     return None
 
@@ -69,12 +68,12 @@ def end_a_search_with_no_result() -> None:
     from hydra.core.hydra_config import HydraConfig
 
     hydra = HydraConfig.get()
-    if "optuna" not in str(hydra.sweeper.get("_target_", "")) or len(search_jobs) < hydra.sweeper.n_trials \
+    if "optuna" not in str(hydra.sweeper.get("_target_", "")) or len(search_scores) < hydra.sweeper.n_trials \
             or any(score is not None for score in search_scores):
         return
     sweep_dir = Path(hydra.sweep.dir)
     write_summary(sweep_dir, collect(sweep_dir))
-    print(f"error: all {len(search_jobs)} trials of the Optuna search failed, so it has no best trial; their errors "
+    print(f"error: all {len(search_scores)} trials of the Optuna search failed, so it has no best trial; their errors "
           f"are in {sweep_dir.resolve() / 'summary.md'} and each trial's error.txt", file=sys.stderr)
     raise SystemExit(1)
 
