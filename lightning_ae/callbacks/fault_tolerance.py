@@ -94,7 +94,7 @@ class LastCheckpoint(Checkpoint):
 
     def _save(self, trainer, path: Path | None = None) -> None:
         if trainer.global_step != self._saved_step:
-            trainer.save_checkpoint(path or self.path, weights_only=False)  # all state: resume continues exactly
+            trainer.save_checkpoint(path or self.path)  # Lightning saves all state by default: resume continues exactly
             self._saved_step = trainer.global_step
             self._pending = path is not None
         self._saved_at = clock()
