@@ -8,10 +8,12 @@ its seeds, the standard error of a gap, whether both sides were scored alike, an
 - **The same evaluation.** FIDs compared across rows need the same classifier (`fid/classifier_id`) and sample
   count; IS-NLLs the same K and image count (`evaluation_settings`).
 - **Staleness.** A result recorded on a `+dirty` tree, under another row definition, or at a commit from which the
-  files that compute it (`COMPUTATION_PATHS`, less `NOT_COMPUTATION`) have changed is stale, and the table says so.
+  files that compute it (`COMPUTATION_PATHS`, less `NOT_COMPUTATION`) have changed in meaning (`meaning`: comments
+  and docstrings aside) is stale, and the table says so.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -19,6 +21,8 @@ import math
 import operator
 import subprocess
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
@@ -195,27 +199,84 @@ def _verdict(row, result: dict, results: dict) -> str:
         "reproduced (gap > 2 standard errors)"
 
 
+def meaning(path: str, data: bytes | None) -> str | None:
+    """What a computation file says, less what cannot change a run: Python as its syntax tree without docstrings
+    (comments and layout never reach the tree), YAML as its parsed content plus Hydra's `# @package` line, any other
+    file as it is. So a comment, a docstring or a reflowed line leaves the rows current. None: absent."""
+    if data is None:
+        return None
+    if path.endswith(".py"):
+        try:
+            tree = ast.parse(data)
+        except SyntaxError:
+            return hashlib.sha1(data).hexdigest()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
+                    isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and \
+                    isinstance(body[0].value.value, str):
+                node.body = body[1:]
+        return hashlib.sha1(ast.dump(tree).encode()).hexdigest()
+    if path.endswith((".yaml", ".yml")):
+        text = data.decode(errors="replace")
+        package = [line.strip() for line in text.splitlines() if line.lstrip().startswith("# @package")]
+        try:
+            content = json.dumps(yaml.safe_load(text), default=str)
+        except yaml.YAMLError:
+            content = text
+        return hashlib.sha1(json.dumps([package, content]).encode()).hexdigest()
+    return hashlib.sha1(data).hexdigest()
+
+
+def contents(specs: list[str]) -> list[bytes | None]:
+    """Each `<commit>:<path>`'s bytes (None where the commit lacks it), through one `git cat-file --batch`."""
+    if not specs:
+        return []
+    out = subprocess.run(["git", "cat-file", "--batch"], cwd=ROOT, input="\n".join(specs).encode() + b"\n",
+                         capture_output=True).stdout
+    found, at = [], 0
+    for _ in specs:
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        if len(header) != 3 or header[-1] == b"missing":
+            found.append(None)
+            at = end + 1
+            continue
+        size = int(header[2])
+        found.append(out[end + 1:end + 1 + size])
+        at = end + 1 + size + 1
+    return found
+
+
 @functools.lru_cache(maxsize=None)
 def changed_since(commit: str) -> tuple[str, ...] | None:
-    """The files under COMPUTATION_PATHS, less NOT_COMPUTATION, that differ between `commit` and HEAD (None: commit
-    unknown here)."""
+    """The files under COMPUTATION_PATHS, less NOT_COMPUTATION, whose meaning (`meaning`: comments and docstrings
+    left out) differs between `commit` and HEAD (None: commit unknown here)."""
     paths = [*COMPUTATION_PATHS, *(f":(exclude){path}" for path in NOT_COMPUTATION)]
     out = subprocess.run(["git", "diff", "--name-only", commit, "HEAD", "--", *paths], cwd=ROOT,
                          capture_output=True, text=True)
-    return tuple(out.stdout.split()) if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    names = out.stdout.split()
+    before, after = contents([f"{commit}:{n}" for n in names]), contents([f"HEAD:{n}" for n in names])
+    return tuple(n for n, a, b in zip(names, before, after) if meaning(n, a) != meaning(n, b))
 
 
 @functools.lru_cache(maxsize=None)
 def computation(commit: str) -> str | None:
-    """A fingerprint of the files that compute a row at `commit` (COMPUTATION_PATHS less NOT_COMPUTATION: the git
-    blob ids of each, hashed together), recorded with every result; two commits with the same fingerprint compute
-    every row alike, so their rows make one table. None for a modified tree or a commit unknown here."""
+    """A fingerprint of what computes a row at `commit`: the meaning (`meaning`) of each file under
+    COMPUTATION_PATHS less NOT_COMPUTATION, hashed together; recorded with every result. Two commits with the same
+    fingerprint compute every row alike, so their rows make one table. None for a modified tree or a commit unknown
+    here."""
     if not commit or commit.endswith("+dirty"):
         return None
-    out = subprocess.run(["git", "ls-tree", "-r", commit, "--", *COMPUTATION_PATHS], cwd=ROOT, capture_output=True,
-                         text=True)
-    kept = [line for line in out.stdout.splitlines() if line.split("\t", 1)[-1] not in NOT_COMPUTATION]
-    return hashlib.sha1("\n".join(kept).encode()).hexdigest()[:12] if out.returncode == 0 and kept else None
+    out = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, "--", *COMPUTATION_PATHS], cwd=ROOT,
+                         capture_output=True, text=True)
+    names = [n for n in out.stdout.split("\n") if n and n not in NOT_COMPUTATION]
+    if out.returncode != 0 or not names:
+        return None
+    kept = [f"{n} {meaning(n, data)}" for n, data in zip(names, contents([f"{commit}:{n}" for n in names]))]
+    return hashlib.sha1("\n".join(kept).encode()).hexdigest()[:12]
 
 
 def stale(row, result: dict, git: bool = True) -> str | None:

@@ -298,6 +298,50 @@ def test_launcher_and_fault_files_leave_a_row_current(monkeypatch, tmp_path):
     protocol.changed_since.cache_clear()
 
 
+def test_comments_and_docstrings_leave_a_row_current(monkeypatch, tmp_path):
+    """Staleness and the computation fingerprint follow what a file computes: a comment, a docstring or a reflowed
+    line in Python or YAML changes neither; a value, a statement or Hydra's `# @package` line changes both."""
+    import subprocess
+
+    from benchmarks import protocol
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    files = {"lightning_ae/train.py": '"""Train."""\ndef fit(x):\n    """Fit."""\n    return x + 1  # one\n',
+             "conf/model/ae.yaml": "# @package _global_\n# the AE\nmodel:\n  lr: 0.001  # Adam\n  depth: [1, 2]\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "row")
+    row_commit = git("rev-parse", "--short", "HEAD")
+    monkeypatch.setattr(protocol, "ROOT", tmp_path)
+
+    def after(name, text):
+        (tmp_path / name).write_text(text)
+        git("commit", "-qam", "edit")
+        protocol.changed_since.cache_clear()
+        protocol.computation.cache_clear()
+        return protocol.changed_since(row_commit), protocol.computation(git("rev-parse", "--short", "HEAD"))
+
+    fingerprint = protocol.computation(row_commit)
+    assert fingerprint is not None
+    same = after("lightning_ae/train.py", '"""Train, documented anew."""\n\n\ndef fit(x):\n    return (x\n'
+                                          '            + 1)  # another comment\n')
+    assert same == ((), fingerprint)
+    assert after("conf/model/ae.yaml", "# @package _global_\nmodel:  # reworded\n  lr: 1.0e-3\n  depth:\n"
+                                       "    - 1\n    - 2\n") == ((), fingerprint)
+    changed, other = after("conf/model/ae.yaml", "# @package model\nmodel:\n  lr: 1.0e-3\n  depth: [1, 2]\n")
+    assert changed == ("conf/model/ae.yaml",) and other != fingerprint
+    changed, third = after("lightning_ae/train.py", "def fit(x):\n    return x + 2\n")
+    assert changed == ("conf/model/ae.yaml", "lightning_ae/train.py") and third not in (fingerprint, other)
+    protocol.changed_since.cache_clear()
+    protocol.computation.cache_clear()
+
+
 def _fake_runs(monkeypatch, tmp_path, metric_of_seed, fit_cpu=120.0):
     """report.run without subprocesses: training writes a curve and a checkpoint, evaluation an eval.json."""
     from benchmarks import report
