@@ -42,6 +42,8 @@ NOT_YET = "not yet reproduced under the protocol"
 def row_spec(row) -> str:
     """A fingerprint of what a row computes (recipe, budget, evaluation): a result under another one is stale."""
     spec = [row.train, row.epochs, row.evaluation, row.cpu_seconds, row.cpu_budget_from, row.needs, row.curve_parts]
+    if row.cpu_seconds is not None or row.cpu_budget_from:  # CPU budgets became calibrated batches (calibrate.py)
+        spec.append("quiet-calibrated batches")
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import resource
@@ -66,8 +67,8 @@ class Row:
     # -- the protocol (benchmarks/README.md, "What reproduced means"): fixed here before the row runs --------
     criterion: str = ""             # the acceptance rule in words, with its budget (rendered beside the row)
     seeds: tuple[int, ...] = (0,)   # comparative and marginal rows: ≥ 3 (PROTOCOL_SEEDS), mean ± sd reported
-    cpu_seconds: float | None = None  # a CPU-seconds cap on fit (one thread: quiet-machine compute), CpuBudget
-    cpu_budget_from: str | None = None  # equal compute: fit to the mean fit CPU-seconds another row measured
+    cpu_seconds: float | None = None  # a cap on fit in quiet one-thread CPU-seconds, held as batches (batch_budget)
+    cpu_budget_from: str | None = None  # equal compute: the CPU-seconds of another row's epochs (batch_budget)
     single_seed_margin: float | None = None  # a comparative row may stand on one seed when its gap exceeds this
 
 
@@ -400,18 +401,18 @@ def last_line(log: Path) -> str:
     return (err or lines or ["(no output)"])[-1][:200]
 
 
-def train_overrides(row: Row, args, curve: Path, seed: int = 0, cpu_budget: float | None = None) -> list[str]:
-    """The row's recipe at its budget and seed, with the learning-curve callback writing to `curve` (and a
-    CPU-seconds cap on fit where the row has one)."""
-    budget = [] if cpu_budget is None else ["+callbacks.cpu_budget._target_=benchmarks.curve.CpuBudget",
-                                            f"+callbacks.cpu_budget.seconds={cpu_budget:.1f}"]
+def train_overrides(row: Row, args, curve: Path, seed: int = 0, budget: dict | None = None) -> list[str]:
+    """The row's recipe at its budget and seed, with the learning-curve callback writing to `curve`; a CPU budget
+    (`batch_budget`) as its batches and the epochs they fill."""
+    epochs = row.epochs if budget is None else budget["epochs"]
+    steps = [] if budget is None else [f"trainer.max_steps={budget['batches']}"]
     return [*row.train, f"paths.data_dir={args.data_dir}", "test=false", "logger=csv",
-            f"trainer.max_epochs={row.epochs}", max_time(cap(row, args)), "trainer.enable_progress_bar=false",
+            f"trainer.max_epochs={epochs}", *steps, max_time(cap(row, args)), "trainer.enable_progress_bar=false",
             f"seed={seed}",
             "+callbacks.curve._target_=benchmarks.curve.LearningCurve", f"+callbacks.curve.path={curve}",
             f"+callbacks.curve.parts=[{','.join(row.curve_parts)}]",
             *(f"+callbacks.curve.evaluation.{k}={v}" for parts in row.curve_parts.values() for k, v in parts.items()),
-            *budget]
+            ]
 
 
 def same_loop(ckpt: Path) -> list[str]:
@@ -434,7 +435,7 @@ def fit_facts(points: list[dict]) -> dict:
             "cpu_s_per_step": cpu / steps if cpu is not None and steps else None}
 
 
-def train_row(row: Row, args, out: Path, seed: int = 0, cpu_budget: float | None = None,
+def train_row(row: Row, args, out: Path, seed: int = 0, budget: dict | None = None,
               needs_ckpt: str | None = None) -> dict:
     """Fit the row's recipe; returns the facts of the run (checkpoint, epochs, seconds) or a failed status."""
     curve = out / "curve.jsonl"
@@ -443,10 +444,10 @@ def train_row(row: Row, args, out: Path, seed: int = 0, cpu_budget: float | None
         curve.unlink(missing_ok=True)
         shutil.rmtree(out / "train", ignore_errors=True)
     base = [f"model.vqvae_ckpt={needs_ckpt}"] if needs_ckpt else []
-    cmd = [sys.executable, "-m", "lightning_ae", *train_overrides(row, args, curve, seed, cpu_budget), *base, *extend,
+    cmd = [sys.executable, "-m", "lightning_ae", *train_overrides(row, args, curve, seed, budget), *base, *extend,
            f"hydra.run.dir={out / 'train'}"]
-    limit = f", ≤ {cpu_budget:.0f} CPU-s" if cpu_budget is not None else ""
-    print(f"[bench] {row.name} seed {seed}: training ≤ {row.epochs} epochs, ≤ {cap(row, args):g} min{limit}", flush=True)
+    limit = "" if budget is None else f", {budget['batches']} batches (≈ {budget['cpu_seconds']:.0f} quiet CPU-s)"
+    print(f"[bench] {row.name} seed {seed}: training ≤ {budget['epochs'] if budget else row.epochs} epochs, ≤ {cap(row, args):g} min{limit}", flush=True)
     rc, wall, cpu = run(cmd, out / "train.log")
     ckpt = out / "train" / "checkpoints" / "last.ckpt"
     if rc != 0 or not ckpt.is_file():
@@ -488,14 +489,32 @@ def seed_dir(root: Path, seed: int) -> Path:
     return root if seed == 0 else root / f"seed{seed}"
 
 
-def cpu_budget(row: Row, results: dict) -> tuple[float | None, str | None]:
-    """The row's CPU-seconds cap on fit: its own, or the mean fit CPU-seconds another row measured; or why not."""
+def batch_budget(row: Row, calibration: dict) -> tuple[dict | None, str | None]:
+    """The row's CPU budget as training batches (benchmarks/calibrate.py): its own `cpu_seconds`, or with
+    `cpu_budget_from` the other row's epochs × its batches per epoch × its quiet CPU-seconds per batch, divided by
+    this row's quiet CPU-seconds per batch; the epochs those batches fill (a schedule over trainer.max_epochs then
+    ends at the budget). Both calibrations must come from the code this run computes with. Or why not."""
+    if row.cpu_seconds is None and row.cpu_budget_from is None:
+        return None, None
+    here = computation(commit())
+    entries = {}
+    for name in filter(None, (row.name, row.cpu_budget_from)):
+        entry = calibration.get(name)
+        if not entry or entry.get("computation") != here:
+            return None, (f"needs a quiet calibration of {name} at this code: OMP_NUM_THREADS=1 python "
+                          f"benchmarks/calibrate.py --rows {name} (nothing else running)")
+        entries[name] = entry
+    own = entries[row.name]
+    if own["steps_per_batch"] != 1:
+        return None, f"{row.name} takes {own['steps_per_batch']:g} optimizer steps a batch: batches cannot hold its budget"
+    seconds = row.cpu_seconds
     if row.cpu_budget_from:
-        other = results.get(row.cpu_budget_from) or {}
-        if other.get("fit_cpu_s") is None:
-            return None, f"needs {row.cpu_budget_from}'s measured fit CPU-seconds: run that row first"
-        return float(other["fit_cpu_s"]), None
-    return row.cpu_seconds, None
+        other = entries[row.cpu_budget_from]
+        epochs = next(r.epochs for r in ROWS_CPU if r.name == row.cpu_budget_from)
+        seconds = epochs * other["batches_per_epoch"] * other["cpu_s_per_batch"]
+    batches = max(1, round(seconds / own["cpu_s_per_batch"]))
+    return {"cpu_seconds": seconds, "batches": batches,
+            "epochs": min(row.epochs, math.ceil(batches / own["batches_per_epoch"])), "calibration": entries}, None
 
 
 def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
@@ -503,9 +522,13 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
     beside them)."""
     results = load_results() if results is None else results
     root = Path(args.runs_dir) / budget / row.name
-    cpu, why = cpu_budget(row, results)
+    from benchmarks.calibrate import load
+
+    batches, why = batch_budget(row, load())
     result = {"row": row.name, "budget": budget, "epochs_budget": row.epochs, "minutes_budget": row.minutes,
-              "cpu_seconds_budget": cpu, "cpu_budget_from": row.cpu_budget_from, "seeds_budget": list(row.seeds),
+              "cpu_seconds_budget": batches and batches["cpu_seconds"], "batches_budget": batches and batches["batches"],
+              "calibration": batches and batches["calibration"],
+              "cpu_budget_from": row.cpu_budget_from, "seeds_budget": list(row.seeds),
               "criterion": row.criterion, "row_spec": row_spec(row),
               "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),
               "computation": computation(commit()),
@@ -521,7 +544,7 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
             trained = trained_before(out)
         else:
             need = ((needed.get("seeds") or {}).get(str(seed)) or needed).get("ckpt") if row.needs else None
-            trained = train_row(row, args, out, seed, cpu, need)
+            trained = train_row(row, args, out, seed, batches, need)
         if "status" in trained or not Path(trained["ckpt"]).is_file():
             seeds[str(seed)] = trained | {"status": trained.get("status", "no checkpoint to evaluate")}
             continue
@@ -627,7 +650,8 @@ def compute_spent(row: Row, r: dict) -> str:
                 f"{r.get('torch_threads')})" if cpu is not None else "; fit CPU-seconds not measured")
     limit = r.get("cpu_seconds_budget")
     budget = f"{row.epochs} epochs / {row.minutes:g} min" + (
-        f" / {fmt(limit / 60, 3)} CPU-min" + (f" ({row.cpu_budget_from}'s)" if row.cpu_budget_from else "")
+        f" / {fmt(limit / 60, 3)} quiet CPU-min" + (f" ({row.cpu_budget_from}'s)" if row.cpu_budget_from else "")
+        + (f" = {r['batches_budget']} batches" if r.get("batches_budget") else "")
         if limit else "")
     return (f"{fmt(r.get('epochs'), 3)} epochs in {fmt((r.get('fit_s') or 0) / 60, 3)} min fit{cpu_text} "
             f"(budget {budget}; eval {fmt((r.get('eval_wall_s') or 0) / 60, 2)} min)")

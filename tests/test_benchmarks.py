@@ -115,14 +115,13 @@ def test_every_bench_row_composes_with_its_curve(tmp_path):
 
     args = Namespace(data_dir=str(tmp_path), max_minutes=None)
     for row in ROWS["cpu"] + ROWS["gpu"]:
-        budget = 60.0 if row.cpu_seconds or row.cpu_budget_from else None
-        cfg = compose(train_overrides(row, args, tmp_path / "curve.jsonl", seed=2, cpu_budget=budget),
+        budget = {"batches": 5000, "epochs": 3, "cpu_seconds": 60.0} if row.cpu_seconds or row.cpu_budget_from else None
+        cfg = compose(train_overrides(row, args, tmp_path / "curve.jsonl", seed=2, budget=budget),
                       output_dir=str(tmp_path))
         curve = instantiate(cfg.callbacks.curve)
         assert cfg.seed == 2
-        if budget:
-            assert instantiate(cfg.callbacks.cpu_budget).seconds == 60.0
-        assert cfg.trainer.max_epochs == row.epochs and curve.parts == list(row.curve_parts)
+        assert cfg.trainer.max_steps == (5000 if budget else -1)
+        assert cfg.trainer.max_epochs == (3 if budget else row.epochs) and curve.parts == list(row.curve_parts)
         for name in curve.parts:
             part(name)  # an unknown part is a UserError
 
@@ -389,19 +388,73 @@ def test_a_row_runs_each_seed_and_reports_mean_sd_and_cpu_seconds_per_step(monke
     assert (tmp_path / "cpu" / "a" / "seed2" / "curve.jsonl").is_file()  # seed 0 keeps the row's own folder
 
 
-def test_equal_compute_takes_the_other_rows_measured_cpu_seconds(monkeypatch, tmp_path):
+def test_equal_compute_is_the_other_rows_epochs_at_quiet_cpu_seconds_per_batch(monkeypatch, tmp_path):
+    """vaegan_vae trains for the batches that take VAE-GAN's 22 epochs of quiet CPU-seconds: 22 × 430 batches ×
+    0.2 s = 1,892 s, at 0.02 s a batch 94,600 batches, which fill 220 of its 430-batch epochs. A calibration missing,
+    or measured by other code, or of a recipe with several optimizer steps a batch, runs nothing."""
     from argparse import Namespace
 
-    from benchmarks import report
+    from benchmarks import calibrate, report
 
     calls = _fake_runs(monkeypatch, tmp_path, lambda seed: 1.0)
-    args = Namespace(runs_dir=str(tmp_path), data_dir="d", max_minutes=None, eval_only=False, extend=False)
-    row = _row(target=None, cpu_budget_from="b")
-    assert "run that row first" in report.run_row(row, "cpu", args, results={})["status"] and not calls
-    got = report.run_row(row, "cpu", args, results={"b": {"fit_cpu_s": 1468.25}})
-    assert "+callbacks.cpu_budget.seconds=1468.2" in " ".join(calls[0]) or \
-        "+callbacks.cpu_budget.seconds=1468.3" in " ".join(calls[0])
-    assert got["cpu_seconds_budget"] == 1468.25
+    monkeypatch.setattr(report, "computation", lambda commit: "fp")
+    args = Namespace(runs_dir=str(tmp_path), data_dir="d", max_minutes=None, eval_only=False, extend=False, seeds=(0,))
+    row = next(r for r in report.ROWS_CPU if r.name == "vaegan_vae")
+    entry = {"computation": "fp", "steps_per_batch": 1.0, "batches_per_epoch": 430}
+    table = {"vaegan": entry | {"cpu_s_per_batch": 0.2, "steps_per_batch": 3.0}, "vaegan_vae": entry | {"cpu_s_per_batch": 0.02}}
+    for broken in ({"vaegan_vae": table["vaegan_vae"]}, {**table, "vaegan": table["vaegan"] | {"computation": "old"}}):
+        monkeypatch.setattr(calibrate, "load", lambda broken=broken: broken)
+        assert "needs a quiet calibration of vaegan at this code" in report.run_row(row, "cpu", args, results={})["status"]
+    monkeypatch.setattr(calibrate, "load", lambda: {**table, "vaegan_vae": table["vaegan_vae"] | {"steps_per_batch": 2.0}})
+    assert "batches cannot hold its budget" in report.run_row(row, "cpu", args, results={})["status"]
+    assert not calls
+    monkeypatch.setattr(calibrate, "load", lambda: table)
+    got = report.run_row(row, "cpu", args, results={})
+    assert "trainer.max_steps=94600" in calls[0] and "trainer.max_epochs=220" in calls[0]
+    assert got["cpu_seconds_budget"] == pytest.approx(22 * 430 * 0.2) and got["batches_budget"] == 94600
+    assert got["calibration"] == table
+
+
+def test_calibration_is_the_cost_of_the_extra_batches_on_a_quiet_machine(monkeypatch):
+    """CPU-seconds per batch from a short and a long run (the fixed start-up cost cancels), the median of the
+    repeats; a measurement with other load on the machine is refused with one error line."""
+    from benchmarks import calibrate
+
+    row = type("Row", (), {"name": "vae"})()
+    costs = iter([0.030, 0.034, 0.031])
+    load = {"other": 0.01}
+
+    def fake_run(row, batches, data_dir, workdir, cost={}):
+        if batches == 50:
+            cost["now"] = next(costs)
+        return {"cpu_seconds": 7.0 + cost["now"] * batches, "batches": batches, "steps": batches,
+                "batches_per_epoch": 390, "threads": 1, "other_load": load["other"]}
+
+    got = calibrate.calibrate(row, 50, 250, 3, "d", run=fake_run)
+    assert got["cpu_s_per_batch"] == pytest.approx(0.031) and got["spread"] == pytest.approx([0.030, 0.034])
+    assert got["steps_per_batch"] == 1 and got["batches_per_epoch"] == 390 and got["other_load_max"] == 0.01
+    costs, load["other"] = iter([0.03] * 3), 0.3
+    with pytest.raises(SystemExit) as refused:
+        calibrate.calibrate(row, 50, 250, 3, "d", run=fake_run)
+    assert str(refused.value).startswith("error: the machine was not quiet while calibrating vae")
+
+
+def test_the_batch_clock_records_fit_cpu_batches_and_a_full_epoch(tmp_path):
+    import json as json_
+
+    import torch
+
+    from benchmarks.calibrate import BatchClock
+
+    dm = type("DM", (), {"splits": {"train": (torch.zeros(1000, 1), None)}, "batch_size": 128,
+                         "trained": {"epoch": 0, "batches": 40}})()
+    trainer = type("T", (), {"datamodule": dm, "global_step": 40})()
+    clock = BatchClock(str(tmp_path / "clock.json"))
+    clock.on_fit_start(trainer, None)
+    clock.on_train_end(trainer, None)
+    facts = json_.loads((tmp_path / "clock.json").read_text())
+    assert (facts["batches"], facts["steps"], facts["batches_per_epoch"]) == (40, 40, 7)
+    assert 0 <= facts["cpu_seconds"] < 1
 
 
 def test_a_raised_budget_keeps_the_earlier_result():

@@ -1,0 +1,160 @@
+"""Equal compute, measured on a quiet machine (issue 21, protocol item 3): each recipe's CPU-seconds per training
+batch, so that a CPU budget becomes a number of batches fixed before the long runs, which may then share the machine.
+
+    OMP_NUM_THREADS=1 python benchmarks/calibrate.py --rows vaegan,vaegan_vae   # nothing else running
+
+How a recipe's cost c (CPU-seconds per batch, one thread) is measured: its training command (the row's recipe, no
+validation, no test) runs for `--short` and `--long` batches, and c = (fit CPU(long) − fit CPU(short)) / (long −
+short), so start-up, data loading and the checkpoint written at the end cancel. `--repeats` such pairs run; the
+median is kept and the spread recorded. Quiet is checked, not assumed: /proc/stat gives every core's busy time over
+each run, and what the run itself did not use is other load; above `QUIET` (5 % of one core) the measurement is
+refused with one `error:` line and nothing is written. Results go to `benchmarks/calibration.json`, one entry a row,
+with the commit and computation fingerprint they were measured at (a calibration from other code is not used).
+
+How report.py uses it (`budget_batches`): a row's CPU budget, its own `cpu_seconds` or, with `cpu_budget_from`, the
+other row's epochs × batches per epoch × that row's c, is divided by the row's own c: the row trains that many
+batches (`trainer.max_steps`), over as many epochs as they fill (so a schedule over `trainer.max_epochs` ends at the
+budget). Only a recipe that takes one optimizer step a batch can be held to batches that way; the others (VAE-GAN,
+ALAE: several optimizers) are the side whose epochs are fixed.
+
+A recipe whose cost per batch depends on its state is calibrated at its most expensive (`CALIBRATE_OVERRIDES`:
+VAE-GAN with its equilibrium rule off, so that every side steps every batch): its baseline then gets at least its
+compute, which can only favour the baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION_JSON = ROOT / "benchmarks" / "calibration.json"
+QUIET = 0.05  # other load allowed during a measurement, in cores
+# Recipes calibrated at their most expensive: every optimizer steps every batch (see the module docstring).
+CALIBRATE_OVERRIDES = {"vaegan": ["model.margin=null"]}
+
+
+class BatchClock(pl.Callback):
+    """Writes, when training ends, this process's CPU-seconds since fit start, the batches trained, the optimizer
+    steps taken, the batches in a full training epoch and torch's thread count, as one JSON object at `path`."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self._start = 0.0
+
+    def on_fit_start(self, trainer, pl_module):
+        self._start = time.process_time()
+
+    def on_train_end(self, trainer, pl_module):
+        import torch
+
+        dm = trainer.datamodule
+        images = len(dm.splits["train"][0])
+        facts = {"cpu_seconds": time.process_time() - self._start, "batches": dm.trained["batches"],
+                 "steps": trainer.global_step, "batches_per_epoch": images // dm.batch_size,
+                 "threads": torch.get_num_threads()}
+        self.path.write_text(json.dumps(facts))
+
+
+def busy_seconds() -> float:
+    """Every core's busy time since boot (/proc/stat: user, nice, system, irq, softirq), in seconds."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def fit_cost(row, batches: int, data_dir: str, workdir: Path) -> dict:
+    """One run of the row's recipe for `batches` training batches: the BatchClock facts, plus `other_load` (cores
+    busy with anything but this run, averaged over it)."""
+    out = workdir / f"{row.name}_{batches}"
+    clock = out / "clock.json"
+    cmd = [sys.executable, "-m", "lightning_ae", *row.train, *CALIBRATE_OVERRIDES.get(row.name, []),
+           f"paths.data_dir={data_dir}", "test=false", "logger=csv", "seed=0", "trainer.max_epochs=1",
+           f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
+           "+callbacks.clock._target_=benchmarks.calibrate.BatchClock", f"+callbacks.clock.path={clock}",
+           f"hydra.run.dir={out}"]
+    own, busy, wall = resource.getrusage(resource.RUSAGE_SELF), busy_seconds(), time.perf_counter()
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, WANDB_MODE="offline", PYTHONPATH=str(ROOT)))
+    wall = time.perf_counter() - wall
+    used = sum(getattr(after, k) - getattr(before, k) for before, after in
+               ((own, resource.getrusage(resource.RUSAGE_SELF)), (child, resource.getrusage(resource.RUSAGE_CHILDREN)))
+               for k in ("ru_utime", "ru_stime"))
+    if done.returncode != 0 or not clock.is_file():
+        tail = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()][-1:] or ["(no output)"]
+        raise SystemExit(f"error: calibrating {row.name} failed: {tail[0][:200]}")
+    return json.loads(clock.read_text()) | {"other_load": max(0.0, busy_seconds() - busy - used) / wall}
+
+
+def per_batch(short: dict, long: dict) -> float:
+    """CPU-seconds per batch from two runs of different lengths (fixed costs cancel)."""
+    return (long["cpu_seconds"] - short["cpu_seconds"]) / (long["batches"] - short["batches"])
+
+
+def calibrate(row, short: int, long: int, repeats: int, data_dir: str, run=fit_cost) -> dict:
+    """The row's calibration entry (see the module docstring); SystemExit with an `error:` line when the machine
+    was not quiet or the recipe takes other than one optimizer step a batch where that matters."""
+    costs, loads, facts = [], [], {}
+    with tempfile.TemporaryDirectory(prefix="calibrate_") as tmp:
+        for _ in range(repeats):
+            pair = [run(row, n, data_dir, Path(tmp)) for n in (short, long)]
+            loads += [p["other_load"] for p in pair]
+            if max(loads) > QUIET:
+                raise SystemExit(f"error: the machine was not quiet while calibrating {row.name} (other load "
+                                 f"{max(loads):.2f} cores > {QUIET}); stop other jobs and run it again")
+            costs.append(per_batch(*pair))
+            facts = pair[1]
+    return {"cpu_s_per_batch": statistics.median(costs), "spread": [min(costs), max(costs)], "repeats": repeats,
+            "batches": [short, long], "steps_per_batch": facts["steps"] / facts["batches"],
+            "batches_per_epoch": facts["batches_per_epoch"], "threads": facts["threads"],
+            "other_load_max": max(loads), "overrides": CALIBRATE_OVERRIDES.get(row.name, [])}
+
+
+def load() -> dict:
+    return json.loads(CALIBRATION_JSON.read_text()) if CALIBRATION_JSON.is_file() else {}
+
+
+def main(argv=None) -> None:
+    from benchmarks import report
+    from benchmarks.protocol import computation
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", required=True, help="comma-separated row names of the cpu budget")
+    p.add_argument("--short", type=int, default=50)
+    p.add_argument("--long", type=int, default=250)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--data-dir", default=os.environ.get("LIGHTNING_AE_DATA", str(ROOT.parent / "shared" / "data")))
+    args = p.parse_args(argv)
+    rows = {r.name: r for r in report.ROWS["cpu"]}
+    unknown = [n for n in args.rows.split(",") if n not in rows]
+    if unknown or not args.short < args.long:
+        sys.exit(f"error: unknown rows {', '.join(unknown)}" if unknown else "error: --short must be below --long")
+    if os.environ.get("OMP_NUM_THREADS") != "1":
+        sys.exit("error: set OMP_NUM_THREADS=1: the budgets are one-thread CPU-seconds")
+    here = report.commit()
+    if here.endswith("+dirty"):
+        sys.exit("error: the code has uncommitted changes; commit first, so the calibration names its code")
+    for name in args.rows.split(","):
+        entry = calibrate(rows[name], args.short, args.long, args.repeats, str(Path(args.data_dir).resolve()))
+        entry |= {"commit": here, "computation": computation(here), "machine": report.machine(),
+                  "date": time.strftime("%Y-%m-%d")}
+        table = load()
+        table[name] = entry
+        CALIBRATION_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        print(f"[calibrate] {name}: {entry['cpu_s_per_batch']:.4g} CPU-s/batch "
+              f"(spread {entry['spread'][0]:.4g}–{entry['spread'][1]:.4g}, other load ≤ {entry['other_load_max']:.2f} "
+              f"cores, {entry['batches_per_epoch']} batches/epoch)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
