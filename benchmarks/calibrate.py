@@ -37,6 +37,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 CALIBRATION_JSON = ROOT / "benchmarks" / "calibration.json"
 QUIET = 0.05  # other load allowed during a measurement, in cores
 # Recipes calibrated at their most expensive: every optimizer steps every batch (see the module docstring).
