@@ -76,7 +76,7 @@ def busy_seconds() -> float:
 def fit_cost(row, batches: int, data_dir: str, workdir: Path) -> dict:
     """One run of the row's recipe for `batches` training batches: the BatchClock facts, plus `other_load` (cores
     busy with anything but this run, averaged over it)."""
-    out = workdir / f"{row.name}_{batches}"
+    out = Path(tempfile.mkdtemp(prefix=f"{row.name}_{batches}_", dir=workdir))
     clock = out / "clock.json"
     cmd = [sys.executable, "-m", "lightning_ae", *row.train, *CALIBRATE_OVERRIDES.get(row.name, []),
            f"paths.data_dir={data_dir}", "test=false", "logger=csv", "seed=0", "trainer.max_epochs=1",
