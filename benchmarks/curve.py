@@ -13,8 +13,10 @@ run's random stream.
 
 Each point also carries `cpu_seconds`, the training process's CPU time since fit start (`time.process_time`: every
 thread of the process, so one thread gives the compute the row's equal-compute comparisons use), and `threads`
-(torch's intra-op threads). `CpuBudget` stops a fit once its process has used a given number of CPU-seconds: a row
-given another row's measured CPU-seconds trains for equal compute (`Row.cpu_budget_from` in report.py).
+(torch's intra-op threads). `CpuBudget` stops a fit once its process has used a given number of CPU-seconds, for
+a run by hand (`+callbacks.cpu_budget._target_=benchmarks.curve.CpuBudget +callbacks.cpu_budget.seconds=...`). The
+table's rows do not use it: CPU-seconds on a shared machine are no budget, so a row's CPU budget is batches from
+quiet calibrations (benchmarks/calibrate.py, `batch_budget` in report.py).
 """
 from __future__ import annotations
 
