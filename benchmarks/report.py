@@ -769,12 +769,17 @@ def short_status(row: Row, r: dict | None, results: dict) -> str:
     words = status(row, r, results, git=False)
     if "**stale**" not in words and not at_table_commit(r, results):
         words += f" — **stale**: recorded at {r.get('commit')}, not at the table's commit {table_commit(results)}"
+    partial = ""
+    if words.startswith("partial ("):  # "partial (k of n seeds; the rest: --seeds ...): <verdict>"
+        partial, _, words = words.partition("): ")
+        partial += "), so far "
     head, _, _ = words.partition(": ")
     value = (r.get("metrics") or {}).get(row.headline[0])
     sd = (r.get("metrics_sd") or {}).get(row.headline[0])
     number = fmt(value) + (f" ± {fmt(sd, 2)}" if sd is not None else "")
     stale_mark = " (stale)" if "**stale**" in words else ""
-    label = "**reproduced**" if head.startswith("reproduced") else head.split(" — ")[0]
+    head = head.split(" — ")[0]
+    label = partial + (head if partial or not head.startswith("reproduced") else "**reproduced**")
     return f"`{row.name}`: {label}{stale_mark}, {row.headline[1]} {number} ({target(row, r.get('metrics') or {}, results)})"
 
 

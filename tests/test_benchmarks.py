@@ -540,6 +540,8 @@ def test_a_long_row_runs_a_seed_at_a_time_and_its_seeds_join(monkeypatch, tmp_pa
     first = run((0,), None)
     assert set(first["seeds"]) == {"0"} and first["metrics"]["m"] == 1.0
     assert protocol.verdict(row, first, {}) == "partial (1 of 3 seeds; the rest: --seeds 1,2): reproduced (one seed)"
+    assert report.short_status(row, first, {"a": first}).startswith(  # the README's words: not bold, whole
+        "`a`: partial (1 of 3 seeds; the rest: --seeds 1,2), so far reproduced (one seed), ")
     whole = run((1, 2), first)
     assert set(whole["seeds"]) == {"0", "1", "2"} and whole["seeds"]["0"]["commit"] == "abc"
     assert whole["metrics"]["m"] == pytest.approx(2.0) and whole["metrics_sd"]["m"] == pytest.approx(1.0)
