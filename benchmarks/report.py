@@ -104,7 +104,7 @@ ROWS_CPU = [
         baselines={"PCA-30 (this evaluation)": "baseline_pca/sse", "paper (RBM pre-training)": 3.00},
         curve=("val/recon/sse", "validation SSE / image"), curve_parts={"reconstruction": {"max_images": 5000}},
         curve_in_headline_units=True, crossing="PCA-30 (this evaluation)",
-        criterion="test SSE/image ≤ 3.00 within 60 epochs and ≤ 90 CPU-minutes of fit (one thread, quiet machine); "
+        criterion="test SSE/image ≤ 3.00 within 60 epochs and ≤ 90 quiet CPU-minutes of fit (as calibrated batches); "
                   "if short, the curve and the ae30_long row test whether the gap is the schedule"),
     Row("ae30_long", "Hinton & Salakhutdinov 2006: the ae30 recipe with a twice longer cosine schedule",
         "the schedule hypothesis: if ae30's gap is its schedule's length, 120 epochs end clearly below ae30's number",
@@ -202,7 +202,7 @@ EVAL_NVAE = ["evaluation.is_samples=1000", "evaluation.is_chunk=50", "evaluation
 ROWS_CPU += [
     Row("nvae_small", "Vahdat & Kautz 2020: a deep hierarchy beats a one-layer VAE (NVAE 78.01 nats on MNIST after "
         "400 epochs on 2 GPUs)",
-        "NVAE-small's IS-NLL is below that of the one-layer VAE trained for the same measured CPU-seconds",
+        "NVAE-small's IS-NLL is below that of the one-layer VAE trained for the same quiet CPU-seconds",
         ["experiment=nvae_mnist_small"], epochs=2, minutes=120,
         headline=("likelihood/nll_is", "test IS-NLL (nats), K=1000, first 1,000 test images"),
         target=("<", "vae_equal_cpu:likelihood/nll_is"),
@@ -214,12 +214,12 @@ ROWS_CPU += [
                   "≈ 13 CPU-hours at K = 1000) below the vae_equal_cpu row's; 3 seeds each side if the gap is "
                   "under 2 nats"),
     Row("vae_equal_cpu", "the VAE that NVAE-small is compared with: the same CPU-seconds of fit, the same scoring",
-        "the one-layer VAE recipe (`vae_mnist`) trained for NVAE-small's measured fit CPU-seconds",
+        "the one-layer VAE recipe (`vae_mnist`) trained for the batches worth NVAE-small's quiet CPU-seconds",
         ["experiment=vae_mnist"], epochs=1000, minutes=240, cpu_budget_from="nvae_small",
         headline=("likelihood/nll_is", "test IS-NLL (nats), K=1000, first 1,000 test images"), target=None,
         baselines={"vae row (100 epochs, all images)": "vae:likelihood/nll_is"},
         curve=("val/loss", "validation −ELBO (nats)"), curve_in_headline_units=True, evaluation=EVAL_NVAE,
-        criterion="baseline row: stopped at nvae_small's mean fit CPU-seconds (one thread each, quiet machine)"),
+        criterion="baseline row: the batches worth nvae_small's 2 epochs, from quiet one-thread calibrations of both"),
 ]
 # The sampling rows' curve: FID of 2,000 samples against the validation images after every epoch (the headline
 # scores 10,000 against the test images; fewer samples bias FID upwards).
@@ -230,7 +230,7 @@ EVAL_FID = ["evaluation.fid.num_samples=10000"]
 ROWS_CPU += [
     Row("vaegan", "Larsen et al. 2016: a learned feature similarity gives sharper samples than pixel likelihood",
         "VAE-GAN's samples are closer to MNIST (FID in the project classifier's features) than those of a VAE with "
-        "the same encoder and decoder trained for the same measured CPU-seconds",
+        "the same encoder and decoder trained for at least its quiet CPU-seconds",
         ["experiment=vaegan_mnist"], epochs=22, minutes=120, seeds=SEEDS,
         headline=("fid/classifier", "sample FID (classifier features), 10,000 samples"),
         target=("<", "vaegan_vae:fid/classifier"),
@@ -238,18 +238,19 @@ ROWS_CPU += [
         evaluation=EVAL_FID, **FID_CURVE,
         compare_samples={"VAE": "vaegan_vae"},
         criterion="≥ 3 seeds each side, FID of 10,000 samples with the same classifier: mean VAE-GAN FID below the "
-                  "mean VAE FID by more than 2 standard errors (or every seed), the VAE fit to VAE-GAN's mean fit "
-                  "CPU-seconds"),
+                  "mean VAE FID by more than 2 standard errors (or every seed), the VAE trained for at least "
+                  "VAE-GAN's quiet CPU-seconds (vaegan_vae)"),
     Row("vaegan_vae", "Kingma & Welling 2014: the VAE-GAN row's baseline, pixel (Bernoulli) likelihood",
-        "a VAE with VAE-GAN's encoder and decoder, trained for VAE-GAN's measured fit CPU-seconds; its sample FID is "
+        "a VAE with VAE-GAN's encoder and decoder, trained for the batches worth VAE-GAN's quiet CPU-seconds; its FID is "
         "the vaegan row's baseline",
         ["experiment=vae_gan_baseline"], epochs=1000, minutes=240, seeds=SEEDS, cpu_budget_from="vaegan",
         headline=("fid/classifier", "sample FID (classifier features), 10,000 samples"), target=None,
         baselines={"reconstruction MSE": "recon/mse", "PCA-32 MSE": "baseline_pca/mse"},
         evaluation=EVAL_FID, curve=("val/recon", "validation reconstruction NLL (nats)"),
-        criterion="baseline row: 3 seeds, each stopped at vaegan's mean fit CPU-seconds"),
+        criterion="baseline row: 3 seeds, each the batches worth vaegan's 22 epochs from quiet calibrations (VAE-GAN "
+                  "calibrated with every network stepping every batch: an upper bound on its compute)"),
     Row("alae", "Pidhorskyi et al. 2020, MNIST MLP setting: GAN-quality samples with an encoder in the same latent space",
-        "ALAE's samples beat a VAE's trained for the same CPU-seconds, and a linear probe on E's codes reaches ≥ 90 % "
+        "ALAE's samples beat a VAE's trained for the same quiet CPU-seconds, and a linear probe on E's codes reaches ≥ 90 % "
         "accuracy (beside the probe on the pixels and on the VAE's codes)",
         ["experiment=alae_mnist"], epochs=45, minutes=180, seeds=SEEDS,
         headline=("fid/classifier", "sample FID (classifier features), 10,000 samples"),
@@ -260,14 +261,15 @@ ROWS_CPU += [
         evaluation=[*EVAL_FID, "evaluation.probe.pixels=true"], **FID_CURVE,
         extra_checks=[("probe/linear_acc", ">=", 0.9)], compare_samples={"VAE": "alae_vae", "VAE-GAN": "vaegan"},
         criterion="3 seeds each side at 45 epochs (no further raise): mean probe accuracy ≥ 90 %; mean FID (10,000) "
-                  "below the alae_vae row's (a VAE fit to ALAE's mean CPU-seconds) by more than 2 standard errors"),
-    Row("alae_vae", "Kingma & Welling 2014: the ALAE row's VAE at ALAE's measured CPU-seconds",
-        "the vaegan_vae recipe trained for ALAE's mean fit CPU-seconds; its FID and probe are the alae row's baselines",
+                  "below the alae_vae row's (a VAE at ALAE's quiet CPU-seconds) by more than 2 standard errors"),
+    Row("alae_vae", "Kingma & Welling 2014: the ALAE row's VAE at ALAE's quiet CPU-seconds",
+        "the vaegan_vae recipe trained for the batches worth ALAE's quiet CPU-seconds; its FID and probe are the alae "
+        "row's baselines",
         ["experiment=vae_gan_baseline"], epochs=1000, minutes=240, seeds=SEEDS, cpu_budget_from="alae",
         headline=("fid/classifier", "sample FID (classifier features), 10,000 samples"), target=None,
         baselines={"probe on the codes": "probe/linear_acc"},
         evaluation=EVAL_FID, curve=("val/recon", "validation reconstruction NLL (nats)"),
-        criterion="baseline row: 3 seeds, each stopped at alae's mean fit CPU-seconds"),
+        criterion="baseline row: 3 seeds, each the batches worth alae's 45 epochs from quiet calibrations"),
     Row("ae_lines", "Berthelot et al. 2019, §4.1: the plain-AE baseline (paper ≈ 6.9×10⁻³ mean distance, unverified)",
         "a plain AE with ACAI's net, data, optimizer and batches reconstructs lines (median path-end angle error < 3°); "
         "the baseline of the acai row",
