@@ -17,9 +17,11 @@ batches (`trainer.max_steps`), over as many epochs as they fill (so a schedule o
 budget). Only a recipe that takes one optimizer step a batch can be held to batches that way; the others (VAE-GAN,
 ALAE: several optimizers) are the side whose epochs are fixed.
 
-A recipe whose cost per batch depends on its state is calibrated at its most expensive (`CALIBRATE_OVERRIDES`:
-VAE-GAN with its equilibrium rule off, so that every side steps every batch): its baseline then gets at least its
-compute, which can only favour the baseline.
+A recipe whose cost per batch depends on which optimizer steps each batch takes (VAE-GAN's equilibrium rule lets
+the decoder or the discriminator skip its step) is calibrated three times (`OPTIONAL_STEPS`): every step taken
+(`cpu_s_per_batch`), and each optional step never taken; the differences are that step's cost (`step_costs`). Its
+cost in a run is then `cpu_s_per_batch − Σ (1 − share) × step_cost`, with each step's share of batches read from
+the run's own log (`train/<step>_steps_epoch`, report.step_shares), so the baseline gets the compute the run spent.
 """
 from __future__ import annotations
 
@@ -40,8 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CALIBRATION_JSON = ROOT / "benchmarks" / "calibration.json"
 QUIET = 0.05  # other load allowed during a measurement, in cores
-# Recipes calibrated at their most expensive: every optimizer steps every batch (see the module docstring).
-CALIBRATE_OVERRIDES = {"vaegan": ["model.margin=null"]}
+# Recipes with optional optimizer steps (see the module docstring): the overrides of each calibration. VAE-GAN's rule
+# steps the discriminator while min(costs) >= equilibrium − margin, the decoder while max(costs) <= equilibrium +
+# margin: equilibrium −1 never steps the decoder, 100 never the discriminator (costs are cross-entropies in (0, 100)).
+OPTIONAL_STEPS = {"vaegan": {"all": ["model.margin=null"],
+                             "decoder": ["model.equilibrium=-1", "model.margin=0"],
+                             "discriminator": ["model.equilibrium=100", "model.margin=0"]}}
 
 
 class BatchClock(pl.Callback):
@@ -73,12 +79,12 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def fit_cost(row, batches: int, data_dir: str, workdir: Path) -> dict:
+def fit_cost(row, batches: int, data_dir: str, workdir: Path, overrides: tuple[str, ...] = ()) -> dict:
     """One run of the row's recipe for `batches` training batches: the BatchClock facts, plus `other_load` (cores
     busy with anything but this run, averaged over it)."""
     out = Path(tempfile.mkdtemp(prefix=f"{row.name}_{batches}_", dir=workdir))
     clock = out / "clock.json"
-    cmd = [sys.executable, "-m", "lightning_ae", *row.train, *CALIBRATE_OVERRIDES.get(row.name, []),
+    cmd = [sys.executable, "-m", "lightning_ae", *row.train, *overrides,
            f"paths.data_dir={data_dir}", "test=false", "logger=csv", "seed=0", "trainer.max_epochs=1",
            f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
            "+callbacks.clock._target_=benchmarks.calibrate.BatchClock", f"+callbacks.clock.path={clock}",
@@ -102,23 +108,34 @@ def per_batch(short: dict, long: dict) -> float:
     return (long["cpu_seconds"] - short["cpu_seconds"]) / (long["batches"] - short["batches"])
 
 
-def calibrate(row, short: int, long: int, repeats: int, data_dir: str, run=fit_cost) -> dict:
-    """The row's calibration entry (see the module docstring); SystemExit with an `error:` line when the machine
-    was not quiet or the recipe takes other than one optimizer step a batch where that matters."""
+def measure(row, short: int, long: int, repeats: int, data_dir: str, run, overrides=()) -> dict:
+    """CPU-seconds per batch of the recipe with `overrides`: the median over `repeats` short/long pairs; SystemExit
+    with an `error:` line when the machine was not quiet."""
     costs, loads, facts = [], [], {}
     with tempfile.TemporaryDirectory(prefix="calibrate_") as tmp:
         for _ in range(repeats):
-            pair = [run(row, n, data_dir, Path(tmp)) for n in (short, long)]
+            pair = [run(row, n, data_dir, Path(tmp), *([tuple(overrides)] if overrides else [])) for n in (short, long)]
             loads += [p["other_load"] for p in pair]
             if max(loads) > QUIET:
                 raise SystemExit(f"error: the machine was not quiet while calibrating {row.name} (other load "
                                  f"{max(loads):.2f} cores > {QUIET}); stop other jobs and run it again")
             costs.append(per_batch(*pair))
             facts = pair[1]
-    return {"cpu_s_per_batch": statistics.median(costs), "spread": [min(costs), max(costs)], "repeats": repeats,
-            "batches": [short, long], "steps_per_batch": facts["steps"] / facts["batches"],
-            "batches_per_epoch": facts["batches_per_epoch"], "threads": facts["threads"],
-            "other_load_max": max(loads), "overrides": CALIBRATE_OVERRIDES.get(row.name, [])}
+    return facts | {"cost": statistics.median(costs), "spread": [min(costs), max(costs)], "other_load_max": max(loads)}
+
+
+def calibrate(row, short: int, long: int, repeats: int, data_dir: str, run=fit_cost) -> dict:
+    """The row's calibration entry (see the module docstring)."""
+    variants = OPTIONAL_STEPS.get(row.name, {"all": []})
+    got = {name: measure(row, short, long, repeats, data_dir, run, overrides) for name, overrides in variants.items()}
+    full = got["all"]
+    entry = {"cpu_s_per_batch": full["cost"], "spread": full["spread"], "repeats": repeats, "batches": [short, long],
+             "steps_per_batch": full["steps"] / full["batches"], "batches_per_epoch": full["batches_per_epoch"],
+             "threads": full["threads"], "other_load_max": max(g["other_load_max"] for g in got.values()),
+             "overrides": variants}
+    if len(got) > 1:
+        entry["step_costs"] = {name: full["cost"] - g["cost"] for name, g in got.items() if name != "all"}
+    return entry
 
 
 def load() -> dict:

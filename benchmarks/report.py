@@ -456,7 +456,7 @@ def train_row(row: Row, args, out: Path, seed: int = 0, budget: dict | None = No
         return {"status": f"train failed: {last_line(out / 'train.log')}"}
     from benchmarks.curve import read
 
-    return {"ckpt": str(ckpt), "train_wall_s": wall, "train_cpu_s": cpu,
+    return {"ckpt": str(ckpt), "train_wall_s": wall, "train_cpu_s": cpu, "step_shares": step_shares(out / "train"),
             **fit_facts(read(curve) if curve.is_file() else [])}
 
 
@@ -465,7 +465,8 @@ def trained_before(out: Path) -> dict:
     from benchmarks.curve import read
 
     points = read(out / "curve.jsonl") if (out / "curve.jsonl").is_file() else []
-    return {"ckpt": str(out / "train" / "checkpoints" / "last.ckpt"), **fit_facts(points)}
+    return {"ckpt": str(out / "train" / "checkpoints" / "last.ckpt"), "step_shares": step_shares(out / "train"),
+            **fit_facts(points)}
 
 
 EVALUATION_RECORDED = ("is_samples", "likelihood_max_images", "max_images", "split")
@@ -491,11 +492,37 @@ def seed_dir(root: Path, seed: int) -> Path:
     return root if seed == 0 else root / f"seed{seed}"
 
 
-def batch_budget(row: Row, calibration: dict) -> tuple[dict | None, str | None]:
+def step_shares(run_dir: Path) -> dict[str, float]:
+    """Each optional optimizer step's share of the batches of a run (`train/<step>_steps_epoch` in its CSV log, the
+    mean over epochs, which hold equal batches): what calibrate.py's `step_costs` are weighed by."""
+    import csv
+
+    log = Path(run_dir) / "csv" / "metrics.csv"
+    rows = list(csv.DictReader(open(log))) if log.is_file() else []
+    keys = {k for r in rows for k in r if k.startswith("train/") and k.endswith("_steps_epoch")}
+    shares = {k: [float(r[k]) for r in rows if r.get(k)] for k in sorted(keys)}
+    return {k[len("train/"):-len("_steps_epoch")]: sum(v) / len(v) for k, v in shares.items() if v}
+
+
+def run_cost(name: str, entry: dict, results: dict) -> tuple[float | None, dict, str | None]:
+    """A row's quiet CPU-seconds per batch in its own runs: the calibration, less each optional step's cost times
+    the share of batches that skipped it (the mean over the row's recorded seeds); the shares used; or why not."""
+    if not entry.get("step_costs"):
+        return entry["cpu_s_per_batch"], {}, None
+    seeds = [s for s in ((results.get(name) or {}).get("seeds") or {}).values() if s.get("status") == "ok"]
+    shares = [s.get("step_shares") or (step_shares(Path(s["ckpt"]).parents[1]) if s.get("ckpt") else {}) for s in seeds]
+    if not shares or any(set(entry["step_costs"]) - set(sh) for sh in shares):
+        return None, {}, f"needs {name}'s runs (the share of batches each optional step took): run that row first"
+    mean = {k: sum(sh[k] for sh in shares) / len(shares) for k in entry["step_costs"]}
+    return entry["cpu_s_per_batch"] - sum((1 - mean[k]) * c for k, c in entry["step_costs"].items()), mean, None
+
+
+def batch_budget(row: Row, calibration: dict, results: dict) -> tuple[dict | None, str | None]:
     """The row's CPU budget as training batches (benchmarks/calibrate.py): its own `cpu_seconds`, or with
-    `cpu_budget_from` the other row's epochs × its batches per epoch × its quiet CPU-seconds per batch, divided by
-    this row's quiet CPU-seconds per batch; the epochs those batches fill (a schedule over trainer.max_epochs then
-    ends at the budget). Both calibrations must come from the code this run computes with. Or why not."""
+    `cpu_budget_from` the other row's epochs × its batches per epoch × its quiet CPU-seconds per batch (`run_cost`),
+    divided by this row's quiet CPU-seconds per batch; the epochs those batches fill (a schedule over
+    trainer.max_epochs then ends at the budget). Both calibrations must come from the code this run computes with.
+    Or why not."""
     if row.cpu_seconds is None and row.cpu_budget_from is None:
         return None, None
     here = computation(commit())
@@ -509,13 +536,16 @@ def batch_budget(row: Row, calibration: dict) -> tuple[dict | None, str | None]:
     own = entries[row.name]
     if own["steps_per_batch"] != 1:
         return None, f"{row.name} takes {own['steps_per_batch']:g} optimizer steps a batch: batches cannot hold its budget"
-    seconds = row.cpu_seconds
+    seconds, shares = row.cpu_seconds, {}
     if row.cpu_budget_from:
         other = entries[row.cpu_budget_from]
+        cost, shares, why = run_cost(row.cpu_budget_from, other, results)
+        if why:
+            return None, why
         epochs = next(r.epochs for r in ROWS_CPU if r.name == row.cpu_budget_from)
-        seconds = epochs * other["batches_per_epoch"] * other["cpu_s_per_batch"]
+        seconds = epochs * other["batches_per_epoch"] * cost
     batches = max(1, round(seconds / own["cpu_s_per_batch"]))
-    return {"cpu_seconds": seconds, "batches": batches,
+    return {"cpu_seconds": seconds, "batches": batches, "step_shares": shares,
             "epochs": min(row.epochs, math.ceil(batches / own["batches_per_epoch"])), "calibration": entries}, None
 
 
@@ -526,10 +556,10 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
     root = Path(args.runs_dir) / budget / row.name
     from benchmarks.calibrate import load
 
-    batches, why = batch_budget(row, load())
+    batches, why = batch_budget(row, load(), results)
     result = {"row": row.name, "budget": budget, "epochs_budget": row.epochs, "minutes_budget": row.minutes,
               "cpu_seconds_budget": batches and batches["cpu_seconds"], "batches_budget": batches and batches["batches"],
-              "calibration": batches and batches["calibration"],
+              "calibration": batches and batches["calibration"], "step_shares_budget": batches and batches["step_shares"],
               "cpu_budget_from": row.cpu_budget_from, "seeds_budget": list(row.seeds),
               "criterion": row.criterion, "row_spec": row_spec(row),
               "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),

@@ -415,6 +415,39 @@ def test_equal_compute_is_the_other_rows_epochs_at_quiet_cpu_seconds_per_batch(m
     assert got["calibration"] == table
 
 
+def test_equal_compute_counts_only_the_optional_steps_a_run_took(monkeypatch, tmp_path):
+    """VAE-GAN's decoder and discriminator may skip their steps. Calibrated at 0.2 CPU-s a batch with every step,
+    the decoder's step costs 0.05 and the discriminator's 0.12; its two seeds took the decoder step on 100 % and 90 %
+    of their batches and the discriminator's on 30 % and 50 % (read from their CSV logs), so a batch of theirs cost
+    0.2 − 0.05 × (1 − 0.95) − 0.12 × (1 − 0.4) = 0.1255, 22 epochs of 430 batches 1,187.2 CPU-s, which a VAE at
+    0.025 a batch spends in 47,489 batches (111 epochs)."""
+    from argparse import Namespace
+
+    from benchmarks import calibrate, report
+
+    calls = _fake_runs(monkeypatch, tmp_path, lambda seed: 1.0)
+    monkeypatch.setattr(report, "computation", lambda commit: "fp")
+    args = Namespace(runs_dir=str(tmp_path), data_dir="d", max_minutes=None, eval_only=False, extend=False, seeds=(0,))
+    row = next(r for r in report.ROWS_CPU if r.name == "vaegan_vae")
+    entry = {"computation": "fp", "steps_per_batch": 1.0, "batches_per_epoch": 430}
+    monkeypatch.setattr(calibrate, "load", lambda: {
+        "vaegan": entry | {"cpu_s_per_batch": 0.2, "step_costs": {"decoder": 0.05, "discriminator": 0.12}},
+        "vaegan_vae": entry | {"cpu_s_per_batch": 0.025}})
+    assert "needs vaegan's runs" in report.run_row(row, "cpu", args, results={})["status"] and not calls
+    seeds = {}
+    for seed, (dec, dis) in enumerate([([1.0, 1.0], [0.1, 0.5]), ([0.8, 1.0], [0.5, 0.5])]):
+        log = tmp_path / f"vaegan{seed}" / "train" / "csv" / "metrics.csv"
+        log.parent.mkdir(parents=True)
+        log.write_text("epoch,train/decoder_steps_epoch,train/discriminator_steps_epoch,val/loss\n"
+                       f"0,{dec[0]},{dis[0]},\n0,,,3.0\n1,{dec[1]},{dis[1]},\n")
+        seeds[str(seed)] = {"status": "ok", "ckpt": str(log.parents[1] / "checkpoints" / "last.ckpt")}
+    assert report.step_shares(tmp_path / "vaegan1" / "train") == pytest.approx({"decoder": 0.9, "discriminator": 0.5})
+    got = report.run_row(row, "cpu", args, results={"vaegan": {"seeds": seeds}})
+    assert got["step_shares_budget"] == pytest.approx({"decoder": 0.95, "discriminator": 0.4})
+    assert got["cpu_seconds_budget"] == pytest.approx(22 * 430 * 0.1255) and got["batches_budget"] == 47489
+    assert "trainer.max_steps=47489" in calls[0] and "trainer.max_epochs=111" in calls[0]
+
+
 def test_calibration_is_the_cost_of_the_extra_batches_on_a_quiet_machine(monkeypatch):
     """CPU-seconds per batch from a short and a long run (the fixed start-up cost cancels), the median of the
     repeats; a measurement with other load on the machine is refused with one error line."""
@@ -424,15 +457,21 @@ def test_calibration_is_the_cost_of_the_extra_batches_on_a_quiet_machine(monkeyp
     costs = iter([0.030, 0.034, 0.031])
     load = {"other": 0.01}
 
-    def fake_run(row, batches, data_dir, workdir, cost={}):
+    def fake_run(row, batches, data_dir, workdir, overrides=(), cost={}):
         if batches == 50:
-            cost["now"] = next(costs)
+            cost["now"] = next(costs) - {"model.equilibrium=-1": 0.01, "model.equilibrium=100": 0.02}.get(
+                overrides[0] if overrides else "", 0.0)
         return {"cpu_seconds": 7.0 + cost["now"] * batches, "batches": batches, "steps": batches,
                 "batches_per_epoch": 390, "threads": 1, "other_load": load["other"]}
 
     got = calibrate.calibrate(row, 50, 250, 3, "d", run=fake_run)
     assert got["cpu_s_per_batch"] == pytest.approx(0.031) and got["spread"] == pytest.approx([0.030, 0.034])
     assert got["steps_per_batch"] == 1 and got["batches_per_epoch"] == 390 and got["other_load_max"] == 0.01
+    assert "step_costs" not in got
+    costs = iter([0.2] * 9)  # VAE-GAN: every step, the decoder's never, the discriminator's never
+    optional = calibrate.calibrate(type("Row", (), {"name": "vaegan"})(), 50, 250, 3, "d", run=fake_run)
+    assert optional["cpu_s_per_batch"] == pytest.approx(0.2)
+    assert optional["step_costs"] == pytest.approx({"decoder": 0.01, "discriminator": 0.02})
     costs, load["other"] = iter([0.03] * 3), 0.3
     with pytest.raises(SystemExit) as refused:
         calibrate.calibrate(row, 50, 250, 3, "d", run=fake_run)
