@@ -114,7 +114,7 @@ def measure(row, short: int, long: int, repeats: int, data_dir: str, run, overri
     costs, loads, facts = [], [], {}
     with tempfile.TemporaryDirectory(prefix="calibrate_") as tmp:
         for _ in range(repeats):
-            pair = [run(row, n, data_dir, Path(tmp), *([tuple(overrides)] if overrides else [])) for n in (short, long)]
+            pair = [run(row, n, data_dir, Path(tmp), tuple(overrides)) for n in (short, long)]
             loads += [p["other_load"] for p in pair]
             if max(loads) > QUIET:
                 raise SystemExit(f"error: the machine was not quiet while calibrating {row.name} (other load "

@@ -556,10 +556,11 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
     root = Path(args.runs_dir) / budget / row.name
     from benchmarks.calibrate import load
 
-    batches, why = batch_budget(row, load(), results)
+    limit, why = batch_budget(row, load(), results)
+    held = limit or {}
     result = {"row": row.name, "budget": budget, "epochs_budget": row.epochs, "minutes_budget": row.minutes,
-              "cpu_seconds_budget": batches and batches["cpu_seconds"], "batches_budget": batches and batches["batches"],
-              "calibration": batches and batches["calibration"], "step_shares_budget": batches and batches["step_shares"],
+              "cpu_seconds_budget": held.get("cpu_seconds"), "batches_budget": held.get("batches"),
+              "calibration": held.get("calibration"), "step_shares_budget": held.get("step_shares"),
               "cpu_budget_from": row.cpu_budget_from, "seeds_budget": list(row.seeds),
               "criterion": row.criterion, "row_spec": row_spec(row),
               "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),
@@ -576,7 +577,7 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
             trained = trained_before(out)
         else:
             need = ((needed.get("seeds") or {}).get(str(seed)) or needed).get("ckpt") if row.needs else None
-            trained = train_row(row, args, out, seed, batches, need)
+            trained = train_row(row, args, out, seed, limit, need)
         if "status" in trained or not Path(trained["ckpt"]).is_file():
             seeds[str(seed)] = trained | {"status": trained.get("status", "no checkpoint to evaluate")}
             continue
