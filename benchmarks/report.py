@@ -498,7 +498,10 @@ def step_shares(run_dir: Path) -> dict[str, float]:
     import csv
 
     log = Path(run_dir) / "csv" / "metrics.csv"
-    rows = list(csv.DictReader(open(log))) if log.is_file() else []
+    if not log.is_file():
+        return {}
+    with open(log, newline="") as fh:
+        rows = list(csv.DictReader(fh))
     keys = {k for r in rows for k in r if k.startswith("train/") and k.endswith("_steps_epoch")}
     shares = {k: [float(r[k]) for r in rows if r.get(k)] for k in sorted(keys)}
     return {k[len("train/"):-len("_steps_epoch")]: sum(v) / len(v) for k, v in shares.items() if v}
