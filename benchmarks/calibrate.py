@@ -5,14 +5,17 @@ batch, so that a CPU budget becomes a number of batches fixed before the long ru
 
 How a recipe's cost c (CPU-seconds per batch, one thread) is measured: its training command (the row's recipe, no
 validation, no test) runs for `--short` and `--long` batches, and c = (fit CPU(long) − fit CPU(short)) / (long −
-short), so start-up, data loading and the checkpoint written at the end cancel. `--repeats` such pairs run; the
-median is kept and the spread recorded. Quiet is checked, not assumed: /proc/stat gives every core's busy time over
+short), so start-up, data loading and the checkpoint written at the end cancel. `--repeats` rounds run, each
+one such pair of every row given, in turn; each row's median is kept and its spread recorded. This machine's speed
+drifts by up to ±15 % between minutes, so two rows compared for equal compute are calibrated together: in each
+round both meet the same drift, and the median of their per-round cost ratios is what sets the budget. Quiet is checked, not assumed: /proc/stat gives every core's busy time over
 each run, and what the run itself did not use is other load; above `QUIET` (5 % of one core) the measurement is
 refused with one `error:` line and nothing is written. Results go to `benchmarks/calibration.json`, one entry a row,
 with the commit and computation fingerprint they were measured at (a calibration from other code is not used).
 
 How report.py uses it (`budget_batches`): a row's CPU budget, its own `cpu_seconds` or, with `cpu_budget_from`, the
-other row's epochs × batches per epoch × that row's c, is divided by the row's own c: the row trains that many
+other row's epochs × batches per epoch × that row's c, is divided by the row's own c (when the two were calibrated
+together: times the median of their per-round cost ratios instead): the row trains that many
 batches (`trainer.max_steps`), over as many epochs as they fill (so a schedule over `trainer.max_epochs` ends at the
 budget). Only a recipe that takes one optimizer step a batch can be held to batches that way; the others (VAE-GAN,
 ALAE: several optimizers) are the side whose epochs are fixed.
@@ -108,34 +111,41 @@ def per_batch(short: dict, long: dict) -> float:
     return (long["cpu_seconds"] - short["cpu_seconds"]) / (long["batches"] - short["batches"])
 
 
-def measure(row, short: int, long: int, repeats: int, data_dir: str, run, overrides=()) -> dict:
-    """CPU-seconds per batch of the recipe with `overrides`: the median over `repeats` short/long pairs; SystemExit
-    with an `error:` line when the machine was not quiet."""
-    costs, loads, facts = [], [], {}
+def calibrate(rows, short: int, long: int, repeats: int, data_dir: str, run=fit_cost) -> dict[str, dict]:
+    """The rows' calibration entries (see the module docstring), measured in rounds: each round runs one short/long
+    pair of every row (and of each of its `OPTIONAL_STEPS` variants) in turn, so that a drift in the machine's speed
+    reaches the rows alike; each entry keeps its per-round costs (`rounds`) and the calibration's `session`, and
+    report.batch_budget takes the median of the per-round ratios of two rows calibrated together. SystemExit with
+    an `error:` line when the machine was not quiet."""
+    variants = {row.name: OPTIONAL_STEPS.get(row.name, {"all": []}) for row in rows}
+    costs = {row.name: {name: [] for name in variants[row.name]} for row in rows}
+    loads, last = {row.name: [] for row in rows}, {}
+    session = time.strftime("%Y-%m-%dT%H:%M:%S")
     with tempfile.TemporaryDirectory(prefix="calibrate_") as tmp:
         for _ in range(repeats):
-            pair = [run(row, n, data_dir, Path(tmp), tuple(overrides)) for n in (short, long)]
-            loads += [p["other_load"] for p in pair]
-            if max(loads) > QUIET:
-                raise SystemExit(f"error: the machine was not quiet while calibrating {row.name} (other load "
-                                 f"{max(loads):.2f} cores > {QUIET}); stop other jobs and run it again")
-            costs.append(per_batch(*pair))
-            facts = pair[1]
-    return facts | {"cost": statistics.median(costs), "spread": [min(costs), max(costs)], "other_load_max": max(loads)}
-
-
-def calibrate(row, short: int, long: int, repeats: int, data_dir: str, run=fit_cost) -> dict:
-    """The row's calibration entry (see the module docstring)."""
-    variants = OPTIONAL_STEPS.get(row.name, {"all": []})
-    got = {name: measure(row, short, long, repeats, data_dir, run, overrides) for name, overrides in variants.items()}
-    full = got["all"]
-    entry = {"cpu_s_per_batch": full["cost"], "spread": full["spread"], "repeats": repeats, "batches": [short, long],
-             "steps_per_batch": full["steps"] / full["batches"], "batches_per_epoch": full["batches_per_epoch"],
-             "threads": full["threads"], "other_load_max": max(g["other_load_max"] for g in got.values()),
-             "overrides": variants}
-    if len(got) > 1:
-        entry["step_costs"] = {name: full["cost"] - g["cost"] for name, g in got.items() if name != "all"}
-    return entry
+            for row in rows:
+                for name, overrides in variants[row.name].items():
+                    pair = [run(row, n, data_dir, Path(tmp), tuple(overrides)) for n in (short, long)]
+                    loads[row.name] += [p["other_load"] for p in pair]
+                    if max(loads[row.name]) > QUIET:
+                        raise SystemExit(f"error: the machine was not quiet while calibrating {row.name} (other load "
+                                         f"{max(loads[row.name]):.2f} cores > {QUIET}); stop other jobs and run it again")
+                    costs[row.name][name].append(per_batch(*pair))
+                    if name == "all":
+                        last[row.name] = pair[1]
+    entries = {}
+    for row in rows:
+        got, full = costs[row.name], last[row.name]
+        median = {name: statistics.median(c) for name, c in got.items()}
+        entries[row.name] = {
+            "cpu_s_per_batch": median["all"], "spread": [min(got["all"]), max(got["all"])], "rounds": got,
+            "session": session, "calibrated_with": [r.name for r in rows], "repeats": repeats,
+            "batches": [short, long], "steps_per_batch": full["steps"] / full["batches"],
+            "batches_per_epoch": full["batches_per_epoch"], "threads": full["threads"],
+            "other_load_max": max(loads[row.name]), "overrides": variants[row.name]}
+        if len(got) > 1:
+            entries[row.name]["step_costs"] = {name: median["all"] - m for name, m in median.items() if name != "all"}
+    return entries
 
 
 def load() -> dict:
@@ -162,16 +172,17 @@ def main(argv=None) -> None:
     here = report.commit()
     if here.endswith("+dirty"):
         sys.exit("error: the code has uncommitted changes; commit first, so the calibration names its code")
-    for name in args.rows.split(","):
-        entry = calibrate(rows[name], args.short, args.long, args.repeats, str(Path(args.data_dir).resolve()))
-        entry |= {"commit": here, "computation": computation(here), "machine": report.machine(),
-                  "date": time.strftime("%Y-%m-%d")}
-        table = load()
-        table[name] = entry
-        CALIBRATION_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    names = args.rows.split(",")
+    entries = calibrate([rows[n] for n in names], args.short, args.long, args.repeats,
+                        str(Path(args.data_dir).resolve()))
+    table = load()
+    for name, entry in entries.items():
+        table[name] = entry | {"commit": here, "computation": computation(here), "machine": report.machine(),
+                               "date": time.strftime("%Y-%m-%d")}
         print(f"[calibrate] {name}: {entry['cpu_s_per_batch']:.4g} CPU-s/batch "
               f"(spread {entry['spread'][0]:.4g}–{entry['spread'][1]:.4g}, other load ≤ {entry['other_load_max']:.2f} "
               f"cores, {entry['batches_per_epoch']} batches/epoch)", flush=True)
+    CALIBRATION_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import statistics
 import os
 import platform
 import resource
@@ -517,7 +518,24 @@ def run_cost(name: str, entry: dict, results: dict) -> tuple[float | None, dict,
     if not shares or any(set(entry["step_costs"]) - set(sh) for sh in shares):
         return None, {}, f"needs {name}'s runs (the share of batches each optional step took): run that row first"
     mean = {k: sum(sh[k] for sh in shares) / len(shares) for k in entry["step_costs"]}
-    return entry["cpu_s_per_batch"] - sum((1 - mean[k]) * c for k, c in entry["step_costs"].items()), mean, None
+    return with_shares(entry["cpu_s_per_batch"], entry["step_costs"], mean), mean, None
+
+
+def with_shares(every_step: float, step_costs: dict[str, float], shares: dict[str, float]) -> float:
+    """Cost per batch of a run whose optional steps took these shares of its batches."""
+    return every_step - sum((1 - shares[k]) * c for k, c in step_costs.items())
+
+
+def paired_ratio(other: dict, own: dict, shares: dict[str, float]) -> dict | None:
+    """For two rows calibrated together (calibrate.py --rows a,b: alternating rounds), the median over the rounds of
+    other's cost per batch (at its runs' step shares) over own's, so the machine's drift between rounds cancels in
+    each ratio; None for rows calibrated apart."""
+    if not other.get("session") or other.get("session") != own.get("session"):
+        return None
+    rounds, steps = other["rounds"], other.get("step_costs") or {}
+    ratios = [with_shares(every, {k: every - rounds[k][i] for k in steps}, shares) / mine
+              for i, (every, mine) in enumerate(zip(rounds["all"], own["rounds"]["all"]))]
+    return {"median": statistics.median(ratios), "spread": [min(ratios), max(ratios)], "rounds": len(ratios)}
 
 
 def batch_budget(row: Row, calibration: dict, results: dict) -> tuple[dict | None, str | None]:
@@ -539,7 +557,8 @@ def batch_budget(row: Row, calibration: dict, results: dict) -> tuple[dict | Non
     own = entries[row.name]
     if own["steps_per_batch"] != 1:
         return None, f"{row.name} takes {own['steps_per_batch']:g} optimizer steps a batch: batches cannot hold its budget"
-    seconds, shares = row.cpu_seconds, {}
+    seconds, shares, paired = row.cpu_seconds, {}, None
+    batches = seconds / own["cpu_s_per_batch"] if seconds else None
     if row.cpu_budget_from:
         other = entries[row.cpu_budget_from]
         cost, shares, why = run_cost(row.cpu_budget_from, other, results)
@@ -547,8 +566,10 @@ def batch_budget(row: Row, calibration: dict, results: dict) -> tuple[dict | Non
             return None, why
         epochs = next(r.epochs for r in ROWS_CPU if r.name == row.cpu_budget_from)
         seconds = epochs * other["batches_per_epoch"] * cost
-    batches = max(1, round(seconds / own["cpu_s_per_batch"]))
-    return {"cpu_seconds": seconds, "batches": batches, "step_shares": shares,
+        paired = paired_ratio(other, own, shares)
+        batches = epochs * other["batches_per_epoch"] * paired["median"] if paired else seconds / own["cpu_s_per_batch"]
+    batches = max(1, round(batches))
+    return {"cpu_seconds": seconds, "batches": batches, "step_shares": shares, "cost_ratio": paired,
             "epochs": min(row.epochs, math.ceil(batches / own["batches_per_epoch"])), "calibration": entries}, None
 
 
@@ -564,6 +585,7 @@ def run_row(row: Row, budget: str, args, results: dict | None = None) -> dict:
     result = {"row": row.name, "budget": budget, "epochs_budget": row.epochs, "minutes_budget": row.minutes,
               "cpu_seconds_budget": held.get("cpu_seconds"), "batches_budget": held.get("batches"),
               "calibration": held.get("calibration"), "step_shares_budget": held.get("step_shares"),
+              "cost_ratio_budget": held.get("cost_ratio"),
               "cpu_budget_from": row.cpu_budget_from, "seeds_budget": list(row.seeds),
               "criterion": row.criterion, "row_spec": row_spec(row),
               "machine": machine(), "date": dt.date.today().isoformat(), "commit": commit(),
@@ -688,6 +710,8 @@ def compute_spent(row: Row, r: dict) -> str:
     budget = f"{row.epochs} epochs / {row.minutes:g} min" + (
         f" / {fmt(limit / 60, 3)} quiet CPU-min" + (f" ({row.cpu_budget_from}'s)" if row.cpu_budget_from else "")
         + (f" = {r['batches_budget']} batches" if r.get("batches_budget") else "")
+        + (f" (cost ratio {fmt(r['cost_ratio_budget']['median'], 3)}, the median of {r['cost_ratio_budget']['rounds']}"
+           f" paired calibration rounds)" if r.get("cost_ratio_budget") else "")
         if limit else "")
     return (f"{fmt(r.get('epochs'), 3)} epochs in {fmt((r.get('fit_s') or 0) / 60, 3)} min fit{cpu_text} "
             f"(budget {budget}; eval {fmt((r.get('eval_wall_s') or 0) / 60, 2)} min)")

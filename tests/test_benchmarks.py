@@ -464,18 +464,60 @@ def test_calibration_is_the_cost_of_the_extra_batches_on_a_quiet_machine(monkeyp
         return {"cpu_seconds": 7.0 + cost["now"] * batches, "batches": batches, "steps": batches,
                 "batches_per_epoch": 390, "threads": 1, "other_load": load["other"]}
 
-    got = calibrate.calibrate(row, 50, 250, 3, "d", run=fake_run)
+    got = calibrate.calibrate([row], 50, 250, 3, "d", run=fake_run)["vae"]
     assert got["cpu_s_per_batch"] == pytest.approx(0.031) and got["spread"] == pytest.approx([0.030, 0.034])
     assert got["steps_per_batch"] == 1 and got["batches_per_epoch"] == 390 and got["other_load_max"] == 0.01
     assert "step_costs" not in got
     costs = iter([0.2] * 9)  # VAE-GAN: every step, the decoder's never, the discriminator's never
-    optional = calibrate.calibrate(type("Row", (), {"name": "vaegan"})(), 50, 250, 3, "d", run=fake_run)
+    optional = calibrate.calibrate([type("Row", (), {"name": "vaegan"})()], 50, 250, 3, "d", run=fake_run)["vaegan"]
     assert optional["cpu_s_per_batch"] == pytest.approx(0.2)
     assert optional["step_costs"] == pytest.approx({"decoder": 0.01, "discriminator": 0.02})
     costs, load["other"] = iter([0.03] * 3), 0.3
     with pytest.raises(SystemExit) as refused:
-        calibrate.calibrate(row, 50, 250, 3, "d", run=fake_run)
+        calibrate.calibrate([row], 50, 250, 3, "d", run=fake_run)
     assert str(refused.value).startswith("error: the machine was not quiet while calibrating vae")
+
+
+def test_rows_calibrated_together_share_each_rounds_drift(monkeypatch, tmp_path):
+    """The machine's speed drifts: round 1 runs everything 1.3× slower, round 2 0.8×. VAE-GAN truly costs 0.2 CPU-s
+    a batch with every step (decoder step 0.05, discriminator step 0.12) and the VAE 0.025. Calibrated together, the
+    rows alternate within each round, so every per-round ratio is the true one: at step shares 0.95 and 0.4 a VAE-GAN
+    batch is worth 0.1255 / 0.025 = 5.02 VAE batches, and 22 epochs of 430 batches are 47,489 VAE batches, whatever
+    the drift. Calibrated one row after the other, VAE-GAN would meet rounds 0 and 1 and the VAE rounds 1 and 2."""
+    from argparse import Namespace
+
+    from benchmarks import calibrate, report
+
+    true = {("vaegan", ()): 0.2, ("vaegan", ("model.equilibrium=-1", "model.margin=0")): 0.15,
+            ("vaegan", ("model.equilibrium=100", "model.margin=0")): 0.08, ("vaegan_vae", ()): 0.025}
+    speed, pairs = [1.0, 1.3, 0.8], {"n": 0}
+    rounds = {"n": 0}
+
+    def fake_run(row, batches, data_dir, workdir, overrides=()):
+        overrides = tuple(o for o in overrides if o != "model.margin=null")
+        cost = true[row.name, overrides] * speed[rounds["n"]]
+        if batches == 250:
+            pairs["n"] += 1
+            rounds["n"] = pairs["n"] // 4  # 4 pairs a round: VAE-GAN's three variants, then the VAE
+        return {"cpu_seconds": 5.0 + cost * batches, "batches": batches, "steps": batches * (3 if row.name == "vaegan" else 1),
+                "batches_per_epoch": 430, "threads": 1, "other_load": 0.0}
+
+    rows = [next(r for r in report.ROWS_CPU if r.name == n) for n in ("vaegan", "vaegan_vae")]
+    table = calibrate.calibrate(rows, 50, 250, 3, "d", run=fake_run)
+    assert table["vaegan"]["rounds"]["all"] == pytest.approx([0.2, 0.26, 0.16])
+    assert table["vaegan_vae"]["rounds"]["all"] == pytest.approx([0.025, 0.0325, 0.02])
+    assert table["vaegan"]["session"] == table["vaegan_vae"]["session"]
+    table = {k: v | {"computation": "fp"} for k, v in table.items()}
+    calls = _fake_runs(monkeypatch, tmp_path, lambda seed: 1.0)
+    monkeypatch.setattr(report, "computation", lambda commit: "fp")
+    monkeypatch.setattr(calibrate, "load", lambda: table)
+    shares = {"decoder": 0.95, "discriminator": 0.4}
+    got = report.run_row(rows[1], "cpu", Namespace(runs_dir=str(tmp_path), data_dir="d", max_minutes=None,
+                                                   eval_only=False, extend=False, seeds=(0,)),
+                         results={"vaegan": {"seeds": {"0": {"status": "ok", "step_shares": shares}}}})
+    assert got["cost_ratio_budget"]["median"] == pytest.approx(5.02) and got["batches_budget"] == 47489
+    assert got["cost_ratio_budget"]["spread"] == pytest.approx([5.02, 5.02])
+    assert "trainer.max_steps=47489" in calls[0]
 
 
 def test_the_batch_clock_records_fit_cpu_batches_and_a_full_epoch(tmp_path):
