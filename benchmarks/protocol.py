@@ -37,6 +37,7 @@ NOT_COMPUTATION = tuple(f"lightning_ae/{name}.py" for name in (
     "api", "callbacks/fault_tolerance", "checkpointing", "cli", "data_identity", "errors", "export", "interrupts",
     "loggers", "run_dir", "safe_load", "slurm", "sweep"))  # fault_tolerance: when last.ckpt is saved, the NaN stop
 NOT_YET = "not yet reproduced under the protocol"
+UNCONFIRMED = "not yet confirmed under the protocol"
 
 
 def row_spec(row) -> str:
@@ -188,10 +189,12 @@ def _verdict(row, result: dict, results: dict) -> str:
     for key, op, ref in [(row.headline[0], *row.target), *row.extra_checks]:
         outcome, words = check(key, op, ref, result, results)
         (failed[outcome].append(words) if outcome in failed else outcomes.append(outcome))
+    few = needs_seeds(row, result, results)
     for kind, head in (("failed", "short"), ("not comparable", "not comparable"), ("incomplete", "incomplete")):
         if failed[kind]:
+            if kind == "failed" and few:  # a shortfall on too few seeds stands, but unconfirmed
+                head += f", {UNCONFIRMED} ({few}; needs ≥ {PROTOCOL_SEEDS} seeds)"
             return f"{head}: " + "; ".join(failed["failed"] + failed["not comparable"] + failed["incomplete"])
-    few = needs_seeds(row, result, results)
     if few:
         return f"met, {NOT_YET} ({few}; needs ≥ {PROTOCOL_SEEDS} seeds)"
     n = len(seed_metrics(result))
