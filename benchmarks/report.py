@@ -21,11 +21,11 @@ import argparse
 import datetime as dt
 import json
 import math
-import statistics
 import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
